@@ -1,0 +1,114 @@
+"""IrisVue backend: the application factory."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from flask_smorest import Api
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from irisvue.config import check_production, from_env
+from irisvue.errors import ProblemSchema
+
+try:
+    __version__ = version("irisvue")
+except PackageNotFoundError:  # running from a source tree without install
+    __version__ = "0.0.0"
+
+# Feature blueprints, registered in this order (each module exposes `blp`).
+MODULES = ("health", "jobs")
+
+
+class IrisVueApi(Api):
+    """flask-smorest's Api, documenting errors as problem+json documents."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def _derived_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings of third-party extensions, computed from ours."""
+    max_upload = int(config["MAX_UPLOAD_MB"]) * 1024 * 1024
+    return {
+        "MAX_CONTENT_LENGTH": max_upload + 64 * 1024,  # room for multipart framing
+        "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(config["SQLALCHEMY_DATABASE_URI"]),
+        "JWT_ALGORITHM": "HS256",
+        "JWT_DECODE_ALGORITHMS": ["HS256"],
+        "JWT_TOKEN_LOCATION": ["headers"],
+        "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=config["ACCESS_TOKEN_EXPIRE_MINUTES"]),
+        "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=config["REFRESH_TOKEN_EXPIRE_DAYS"]),
+        "API_TITLE": config["APP_NAME"],
+        "API_VERSION": __version__,
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "docs",
+        "OPENAPI_SWAGGER_UI_URL": "/api/docs/assets/",
+        "JSON_SORT_KEYS": False,
+    }
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    if url.startswith("postgresql"):
+        return {
+            "pool_pre_ping": True,
+            "pool_size": 5,
+            "max_overflow": 5,
+            "pool_timeout": 5,
+            "connect_args": {"connect_timeout": 3, "application_name": "irisvue"},
+        }
+    return {"pool_pre_ping": True}
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: config → extensions → Api → blueprints."""
+    from irisvue import cli, errors, models, observability  # noqa: F401 - models: the schema
+    from irisvue.clients import init_redis
+    from irisvue.extensions import cors, db, jwt, migrate
+    from irisvue.jobs.dispatch import init_jobs
+    from irisvue.storage import init_storage
+
+    app = Flask(__name__, instance_path=os.environ.get("IRISVUE_INSTANCE_PATH") or None)
+    settings = from_env(os.environ, Path(app.instance_path))
+    if config:
+        settings.update(config)
+        if settings["IRISVUE_ENV"] == "production":
+            check_production(settings)
+    settings.update(
+        {k: v for k, v in _derived_settings(settings).items() if k not in (config or {})}
+    )
+    app.config.update(settings)
+
+    observability.configure_logging(app.config["LOG_LEVEL"])
+    if app.config["TRUSTED_PROXIES"] > 0:
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
+    jwt.init_app(app)
+    cors.init_app(app, origins=app.config["CORS_ORIGINS"] or [], supports_credentials=False)
+    init_redis(app)
+    init_storage(app)
+    init_jobs(app)
+
+    observability.init_request_context(app)
+    errors.init_request_guards(app)
+    errors.register_jwt_handlers(jwt)
+    observability.init_metrics(app)
+
+    api = IrisVueApi(app)
+    for name in MODULES:
+        api.register_blueprint(import_module(f"irisvue.{name}").blp)
+    errors.register_error_handlers(app)  # after Api(): ours replace smorest's
+    cli.register(app)
+    return app

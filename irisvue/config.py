@@ -1,0 +1,208 @@
+"""Configuration: every setting comes from the environment (12-factor).
+
+With no configuration the app runs as an embedded development stack; in
+production (`IRISVUE_ENV=production`) `Config.from_env` refuses weak or missing
+settings with one line that names the problem.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+# Values that must never reach production: the seeds' and tutorials' defaults.
+KNOWN_DEFAULT_SECRETS = frozenset(
+    {
+        "",
+        "changeme",
+        "change-me",
+        "secret",
+        "dev",
+        "development",
+        "you-will-never-guess",
+        "super-secret",
+        "replace-me",
+    }
+)
+MIN_SECRET_BYTES = 32  # 256 bits
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or unsafe; the message is one line for the operator."""
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def parse_origins(raw: str | None) -> list[str]:
+    """CORS_ORIGINS: a JSON list or a comma-separated string."""
+    if not raw or not raw.strip():
+        return []
+    raw = raw.strip()
+    if raw.startswith("["):
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            raise ConfigError("CORS_ORIGINS is not a valid JSON list") from exc
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError("CORS_ORIGINS must be a JSON list of strings")
+        return [v.strip() for v in value if v.strip()]
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def parse_master_keys(raw: str) -> list[tuple[str, str]]:
+    """MASTER_KEYS: `id1:base64key1,id2:base64key2`; the first wraps new keys."""
+    keys: list[tuple[str, str]] = []
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        key_id, sep, material = part.partition(":")
+        if not sep or not key_id or not material:
+            raise ConfigError("MASTER_KEYS entries must look like `id:base64key`")
+        keys.append((key_id.strip(), material.strip()))
+    return keys
+
+
+def _instance_secrets(instance_path: Path) -> dict[str, str]:
+    """Development secrets generated once and shared by every worker process.
+
+    Created with O_EXCL so concurrent gunicorn workers agree on one file.
+    """
+    path = instance_path / "secrets.json"
+    instance_path.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        generated = {
+            "SECRET_KEY": secrets.token_urlsafe(48),
+            "JWT_SECRET_KEY": secrets.token_urlsafe(48),
+            "MASTER_KEYS": f"dev1:{secrets.token_urlsafe(32)}",
+        }
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(generated, fh)
+    for _ in range(50):  # another process may be writing it right now
+        try:
+            return json.loads(path.read_text())
+        except ValueError:
+            time.sleep(0.05)
+    raise ConfigError(f"cannot read development secrets from {path}")
+
+
+def from_env(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
+    """Build the Flask config mapping from environment variables."""
+    environment = env.get("IRISVUE_ENV", "development").strip() or "development"
+    if environment not in {"development", "production"}:
+        raise ConfigError("IRISVUE_ENV must be `development` or `production`")
+    production = environment == "production"
+
+    database_url = env.get("DATABASE_URL", "").strip()
+    if not database_url:
+        database_url = f"sqlite:///{instance_path / 'irisvue.sqlite3'}"
+    elif database_url.startswith("postgres://"):
+        database_url = "postgresql+psycopg2://" + database_url[len("postgres://") :]
+    elif database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg2://" + database_url[len("postgresql://") :]
+
+    secret_key = env.get("SECRET_KEY", "").strip()
+    jwt_secret = env.get("JWT_SECRET_KEY", "").strip()
+    master_keys_raw = env.get("MASTER_KEYS", "").strip()
+    if not production and not (secret_key and jwt_secret and master_keys_raw):
+        generated = _instance_secrets(instance_path)
+        secret_key = secret_key or generated["SECRET_KEY"]
+        jwt_secret = jwt_secret or generated["JWT_SECRET_KEY"]
+        master_keys_raw = master_keys_raw or generated["MASTER_KEYS"]
+
+    redis_url = env.get("REDIS_URL", "").strip() or None
+    s3_endpoint = env.get("S3_ENDPOINT", "").strip() or None
+    cors_origins = parse_origins(env.get("CORS_ORIGINS"))
+    s3_sse = env.get("S3_SSE", "none").strip().lower() or "none"
+    if s3_sse not in {"s3", "none"}:
+        raise ConfigError("S3_SSE must be `s3` or `none`")
+
+    config: dict[str, Any] = {
+        "IRISVUE_ENV": environment,
+        "APP_NAME": env.get("APP_NAME", "IrisVue").strip() or "IrisVue",
+        "SECRET_KEY": secret_key,
+        "JWT_SECRET_KEY": jwt_secret,
+        "MASTER_KEYS": parse_master_keys(master_keys_raw) if master_keys_raw else [],
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "REDIS_URL": redis_url,
+        "S3_ENDPOINT": s3_endpoint,
+        "S3_ACCESS_KEY": env.get("S3_ACCESS_KEY", ""),
+        "S3_SECRET_KEY": env.get("S3_SECRET_KEY", ""),
+        "S3_BUCKET_NAME": env.get("S3_BUCKET_NAME", "irisvue").strip() or "irisvue",
+        "S3_SECURE": _bool(env.get("S3_SECURE"), False),
+        "S3_REGION": env.get("S3_REGION", "").strip() or None,
+        "S3_SSE": s3_sse,
+        "STORAGE_DIR": str(instance_path / "objects"),
+        "ACCESS_TOKEN_EXPIRE_MINUTES": _int(env, "ACCESS_TOKEN_EXPIRE_MINUTES", 30),
+        "REFRESH_TOKEN_EXPIRE_DAYS": _int(env, "REFRESH_TOKEN_EXPIRE_DAYS", 30),
+        "REFRESH_REUSE_GRACE_SECONDS": _int(env, "REFRESH_REUSE_GRACE_SECONDS", 10),
+        "SMTP_HOST": env.get("SMTP_HOST", "").strip() or None,
+        "SMTP_PORT": _int(env, "SMTP_PORT", 25),
+        "SMTP_USERNAME": env.get("SMTP_USERNAME", "").strip() or None,
+        "SMTP_PASSWORD": env.get("SMTP_PASSWORD", "") or None,
+        "SMTP_STARTTLS": _bool(env.get("SMTP_STARTTLS"), False),
+        "SMTP_TIMEOUT_SECONDS": _int(env, "SMTP_TIMEOUT_SECONDS", 10),
+        "MAIL_FROM": env.get("MAIL_FROM", "").strip() or "IrisVue <no-reply@irisvue.invalid>",
+        "CORS_ORIGINS": cors_origins,
+        "TRUSTED_PROXIES": _int(env, "TRUSTED_PROXIES", 0),
+        "MAX_UPLOAD_MB": _int(env, "MAX_UPLOAD_MB", 20),
+        "MAX_JSON_KB": _int(env, "MAX_JSON_KB", 64),
+        "BIOMETRIC_RETENTION_DAYS": _int(env, "BIOMETRIC_RETENTION_DAYS", 1095),
+        "EXPORT_RETENTION_DAYS": _int(env, "EXPORT_RETENTION_DAYS", 7),
+        "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), True),
+        "HEALTH_TIMEOUT_SECONDS": float(env.get("HEALTH_TIMEOUT_SECONDS", "") or 1.0),
+        "JOB_FAILURE_TTL_SECONDS": _int(env, "JOB_FAILURE_TTL_SECONDS", 7 * 24 * 3600),
+        "JOB_MAX_RETRIES": _int(env, "JOB_MAX_RETRIES", 3),
+        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
+    }
+    if production:
+        check_production(config)
+    return config
+
+
+def check_production(config: Mapping[str, Any]) -> None:
+    """Refuse to run production with a default secret or a development backend."""
+    for name in ("SECRET_KEY", "JWT_SECRET_KEY"):
+        value = config.get(name) or ""
+        if value.lower() in KNOWN_DEFAULT_SECRETS:
+            raise ConfigError(f"{name} must be set to a random secret in production")
+        if len(value.encode()) < MIN_SECRET_BYTES:
+            raise ConfigError(f"{name} must be at least {MIN_SECRET_BYTES} bytes (256 bits)")
+    if config.get("SECRET_KEY") == config.get("JWT_SECRET_KEY"):
+        raise ConfigError("SECRET_KEY and JWT_SECRET_KEY must differ in production")
+    if not config.get("MASTER_KEYS"):
+        raise ConfigError("MASTER_KEYS must be set in production")
+    if not str(config.get("SQLALCHEMY_DATABASE_URI", "")).startswith("postgresql"):
+        raise ConfigError("DATABASE_URL must point to PostgreSQL in production")
+    if not config.get("REDIS_URL"):
+        raise ConfigError("REDIS_URL must be set in production")
+    if not config.get("S3_ENDPOINT"):
+        raise ConfigError("S3_ENDPOINT must be set in production")
+    if not config.get("S3_ACCESS_KEY") or not config.get("S3_SECRET_KEY"):
+        raise ConfigError("S3_ACCESS_KEY and S3_SECRET_KEY must be set in production")
+    if "*" in config.get("CORS_ORIGINS", []):
+        raise ConfigError("CORS_ORIGINS must not allow `*` in production")

@@ -1,0 +1,248 @@
+"""problem+json (RFC 9457) for every error source: werkzeug, smorest/webargs,
+flask-jwt-extended, SQLAlchemy integrity errors and anything unexpected."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import structlog
+from flask import Flask, Response, current_app, json
+from marshmallow import Schema, fields
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from irisvue.extensions import db
+
+log = structlog.get_logger(__name__)
+
+PROBLEM_MIMETYPE = "application/problem+json"
+
+# Stable machine-readable codes for the plain HTTP errors.
+DEFAULT_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    410: "gone",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    431: "headers_too_large",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+
+class ProblemSchema(Schema):
+    """An RFC 9457 problem document."""
+
+    type = fields.String(metadata={"description": "URI identifying the problem type"})
+    title = fields.String(metadata={"description": "short summary of the problem type"})
+    status = fields.Integer()
+    detail = fields.String(metadata={"description": "what went wrong in this request"})
+    code = fields.String(metadata={"description": "stable machine-readable error code"})
+    errors = fields.Dict(
+        keys=fields.String(),
+        values=fields.Raw(),
+        metadata={"description": "field → messages, for validation failures"},
+    )
+
+
+class APIError(HTTPException):
+    """Raise from services to answer with a specific status and code."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str | None = None,
+        *,
+        errors: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(description=detail)
+        self.code = status  # werkzeug's name for the HTTP status
+        self.problem_code = code
+        self.errors = errors
+        self.extra_headers = headers or {}
+
+
+def problem(
+    status: int,
+    code: str | None = None,
+    detail: str | None = None,
+    *,
+    errors: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    from http import HTTPStatus
+
+    try:
+        title = HTTPStatus(status).phrase
+    except ValueError:
+        title = "Error"
+    code = code or DEFAULT_CODES.get(status, "error")
+    body: dict[str, Any] = {
+        "type": f"urn:irisvue:problem:{code}",
+        "title": title,
+        "status": status,
+        "detail": detail or title,
+        "code": code,
+    }
+    if errors:
+        body["errors"] = errors
+    response = current_app.response_class(
+        json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE
+    )
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _flatten_webargs(messages: Any) -> dict[str, Any]:
+    """webargs nests messages by location ({"json": {...}}); clients want fields."""
+    if not isinstance(messages, dict):
+        return {"_body": messages if isinstance(messages, list) else [str(messages)]}
+    flat: dict[str, Any] = {}
+    for location, value in messages.items():
+        if isinstance(value, dict):
+            flat.update(value)
+        else:
+            flat[f"_{location}"] = value if isinstance(value, list) else [str(value)]
+    return flat
+
+
+def handle_http_exception(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    headers: dict[str, str] = {}
+    if isinstance(exc, APIError):
+        return problem(
+            status,
+            exc.problem_code,
+            exc.description,
+            errors=exc.errors,
+            headers=exc.extra_headers,
+        )
+    if status >= 500:
+        # Never echo a server-side exception's text.
+        return problem(status)
+    data = getattr(exc, "data", None) or {}
+    errors = None
+    code = DEFAULT_CODES.get(status)
+    detail = exc.description
+    if "messages" in data:  # webargs / smorest validation failure
+        errors = _flatten_webargs(data["messages"])
+        if status == 400 and any(str(k).startswith("_json") for k in errors):
+            code, detail = "invalid_json", "The request body is not valid JSON."
+        else:
+            detail = "The request failed validation; see `errors`."
+    if exc.response is not None:  # e.g. 405 carries `Allow`
+        headers.update({k: v for k, v in exc.response.headers.items() if k in {"Allow"}})
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            headers[name] = value
+    if "headers" in data and isinstance(data["headers"], dict):
+        headers.update(data["headers"])
+    return problem(status, code, detail, errors=errors, headers=headers)
+
+
+def handle_integrity_error(exc: IntegrityError) -> Response:
+    db.session.rollback()
+    log.warning("integrity_error", constraint=getattr(exc.orig, "diag", None) and "db")
+    return problem(409, "conflict", "The request conflicts with the current state.")
+
+
+def handle_database_unavailable(exc: Exception) -> Response:
+    db.session.rollback()
+    log.error("database_unavailable", error=type(exc).__name__)
+    return problem(503, "database_unavailable", "The database is unavailable; retry later.")
+
+
+def handle_unexpected(exc: Exception) -> Response:
+    if isinstance(exc, HTTPException):
+        return handle_http_exception(exc)
+    log.exception("unhandled_exception", error=type(exc).__name__)
+    with contextlib.suppress(Exception):  # the session may itself be broken
+        db.session.rollback()
+    return problem(500)
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(IntegrityError, handle_integrity_error)
+    app.register_error_handler(OperationalError, handle_database_unavailable)
+    app.register_error_handler(PoolTimeoutError, handle_database_unavailable)
+    app.register_error_handler(InternalServerError, handle_unexpected)
+    app.register_error_handler(Exception, handle_unexpected)
+
+
+def register_jwt_handlers(jwt: Any) -> None:
+    """flask-jwt-extended answers 422 by default; every token problem is a 401."""
+
+    def _invalid(reason: str) -> Response:
+        code = "token_invalid"
+        lowered = reason.lower()
+        if "refresh" in lowered or "access" in lowered:
+            code = "token_wrong_type"
+        return problem(401, code, "The token is invalid.")
+
+    jwt.invalid_token_loader(_invalid)
+    jwt.unauthorized_loader(
+        lambda reason: problem(401, "token_missing", "A bearer token is required.")
+    )
+    jwt.expired_token_loader(
+        lambda header, payload: problem(401, "token_expired", "The token has expired.")
+    )
+    jwt.revoked_token_loader(
+        lambda header, payload: problem(401, "token_revoked", "The token has been revoked.")
+    )
+    jwt.needs_fresh_token_loader(
+        lambda header, payload: problem(401, "token_not_fresh", "A fresh login is required.")
+    )
+    jwt.user_lookup_error_loader(
+        lambda header, payload: problem(401, "token_invalid", "The token is invalid.")
+    )
+
+
+def _view_accepts_multipart(app: Flask, endpoint: str | None) -> bool:
+    view = app.view_functions.get(endpoint or "")
+    view_class = getattr(view, "view_class", None)
+    return bool(getattr(view_class or view, "accepts_multipart", False))
+
+
+def init_request_guards(app: Flask) -> None:
+    """Refuse bodies a route cannot take before any view reads them.
+
+    JSON routes get a small body cap (MAX_JSON_KB); only routes that opt in
+    with `accepts_multipart = True` take multipart uploads, capped by
+    MAX_CONTENT_LENGTH (MAX_UPLOAD_MB).
+    """
+    from flask import request
+
+    @app.before_request
+    def _guard_body() -> Response | None:
+        if request.url_rule is None or request.method in {"GET", "HEAD", "OPTIONS"}:
+            return None
+        has_body = (
+            bool(request.content_length)
+            or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        )
+        if not has_body:
+            return None
+        mimetype = request.mimetype or ""
+        if mimetype == "multipart/form-data" and _view_accepts_multipart(app, request.endpoint):
+            return None
+        request.max_content_length = app.config["MAX_JSON_KB"] * 1024
+        if request.content_length and request.content_length > request.max_content_length:
+            return problem(413, "payload_too_large", "The request body is too large.")
+        if mimetype != "application/json" and not mimetype.endswith("+json"):
+            return problem(
+                415, "unsupported_media_type", "Send the request body as application/json."
+            )
+        return None

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+
+from irisvue import __version__
+from irisvue.health import blp
+from irisvue.health.schemas import LivenessSchema, ReadinessSchema
+from irisvue.health.services import run_checks
+
+
+def _readiness(names: list[str]) -> tuple[dict[str, Any], int]:
+    healthy, checks = run_checks(names)
+    return {"status": "ok" if healthy else "unavailable", "checks": checks}, (
+        200 if healthy else 503
+    )
+
+
+@blp.route("/")
+@blp.route("/health")
+class LivenessViews(MethodView):
+    @blp.response(200, LivenessSchema)
+    def get(self) -> dict[str, str]:
+        """Liveness: the process answers; no dependency is touched."""
+        return {"status": "ok", "version": __version__}
+
+
+@blp.route("/health/ready")
+class ReadinessViews(MethodView):
+    @blp.response(200, ReadinessSchema)
+    @blp.alt_response(503, schema=ReadinessSchema, description="A dependency is down")
+    def get(self) -> tuple[dict[str, Any], int]:
+        """Readiness: database, Redis and storage, each with a short timeout."""
+        return _readiness(["db", "redis", "storage"])
+
+
+def _single(name: str) -> type[MethodView]:
+    class SingleCheckViews(MethodView):
+        @blp.response(200, ReadinessSchema)
+        @blp.alt_response(503, schema=ReadinessSchema, description=f"{name} is down")
+        def get(self) -> tuple[dict[str, Any], int]:
+            return _readiness([name])
+
+    SingleCheckViews.get.__doc__ = f"Readiness of {name} alone."
+    SingleCheckViews.__name__ = f"{name.capitalize()}HealthViews"
+    return SingleCheckViews
+
+
+for _name in ("db", "redis", "storage"):
+    blp.route(f"/health/{_name}", endpoint=f"health_{_name}")(_single(_name))

@@ -1,0 +1,5 @@
+from flask_smorest import Blueprint
+
+blp = Blueprint(
+    "jobs", __name__, url_prefix="/api/v1/jobs", description="Background job status (owner only)."
+)

