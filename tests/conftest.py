@@ -44,6 +44,9 @@ def stack_environment(services: TestServices, instance_path: Path) -> dict[str, 
         "SECRET_KEY": secrets.token_urlsafe(48),
         "JWT_SECRET_KEY": secrets.token_urlsafe(48),
         "MASTER_KEYS": f"test1:{secrets.token_urlsafe(32)}",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(services.mailbox.port),
+        "MAIL_FROM": "IrisVue <no-reply@irisvue.test>",
         "LOG_LEVEL": "WARNING",
     }
 
@@ -94,6 +97,25 @@ def app(stack_env: dict[str, str]) -> Iterator[Flask]:
     application.config["TESTING"] = True
     yield application
     reset_state(application)
+
+
+@pytest.fixture
+def mailbox(services: TestServices):
+    """Messages delivered to the run's real SMTP listener during this test."""
+    services.mailbox.clear()
+    yield services.mailbox
+    services.mailbox.clear()
+
+
+@pytest.fixture
+def run_jobs(app: Flask):
+    """Drains every queue with a real RQ SimpleWorker in burst mode; returns jobs run."""
+    from irisvue.jobs.dispatch import run_burst_worker
+
+    def _run() -> int:
+        return run_burst_worker(app)
+
+    return _run
 
 
 @pytest.fixture

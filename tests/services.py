@@ -20,6 +20,9 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as default_policy
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -184,6 +187,7 @@ class TestServices:
     s3_secret_key: str
     s3_bucket: str
     workdir: Path
+    mailbox: Mailbox
     redis: ManagedProcess | None = None
     s3: ManagedProcess | None = None
 
@@ -205,7 +209,10 @@ def provision() -> tuple[TestServices, PostgresCluster]:
         s3_proc = start_s3(workdir)
         s3_endpoint = f"127.0.0.1:{s3_proc.port}"
 
+    mailbox = Mailbox()
+    mailbox.start()
     services = TestServices(
+        mailbox=mailbox,
         database_url=database_url,
         redis_url=redis_url,
         s3_endpoint=s3_endpoint,
@@ -220,6 +227,7 @@ def provision() -> tuple[TestServices, PostgresCluster]:
 
 
 def teardown(services: TestServices, cluster: PostgresCluster) -> None:
+    services.mailbox.stop()
     for proc in (services.redis, services.s3):
         if proc is not None:
             proc.stop()
@@ -228,3 +236,31 @@ def teardown(services: TestServices, cluster: PostgresCluster) -> None:
     finally:
         cluster.close()
         shutil.rmtree(services.workdir, ignore_errors=True)
+
+
+class Mailbox:
+    """A real SMTP listener (aiosmtpd) on 127.0.0.1 that keeps what it receives."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.messages: list[EmailMessage] = []
+        self.port = free_port()
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd API
+        message = message_from_bytes(envelope.content, policy=default_policy)
+        self.messages.append(message)  # type: ignore[arg-type]
+        return "250 OK"
+
+    def start(self) -> None:
+        self._controller.start()
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    def clear(self) -> None:
+        self.messages.clear()
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if address in str(m.get("To", ""))]
