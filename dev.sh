@@ -23,7 +23,7 @@ ensure_venv() {
 case "${1:-}" in
   serve)
     ensure_venv requirements.lock
-    .venv/bin/flask --app wsgi db upgrade
+    .venv/bin/flask --app wsgi release
     exec .venv/bin/gunicorn --config gunicorn.conf.py wsgi:app
     ;;
   test)

@@ -23,7 +23,7 @@ except PackageNotFoundError:  # running from a source tree without install
     __version__ = "0.0.0"
 
 # Feature blueprints, registered in this order (each module exposes `blp`).
-MODULES = ("health", "jobs")
+MODULES = ("health", "auth", "jobs", "consent", "captures")
 
 
 class IrisVueApi(Api):
@@ -72,6 +72,7 @@ def _engine_options(url: str) -> dict[str, Any]:
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: config → extensions → Api → blueprints."""
     from irisvue import cli, errors, models, observability  # noqa: F401 - models: the schema
+    from irisvue.auth import init_auth
     from irisvue.clients import init_redis
     from irisvue.extensions import cors, db, jwt, migrate
     from irisvue.jobs.dispatch import init_jobs
@@ -100,12 +101,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     init_redis(app)
     init_storage(app)
     init_jobs(app)
+    init_auth(app)  # passwords, token checks, rate limits
 
     observability.init_request_context(app)
     errors.init_request_guards(app)
     errors.register_jwt_handlers(jwt)
     observability.init_metrics(app)
 
+    from irisvue.docs import init_docs
+
+    init_docs(app)  # Swagger UI's assets from the package: /api/docs works offline
     api = IrisVueApi(app)
     for name in MODULES:
         api.register_blueprint(import_module(f"irisvue.{name}").blp)

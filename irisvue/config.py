@@ -29,6 +29,8 @@ KNOWN_DEFAULT_SECRETS = frozenset(
         "replace-me",
     }
 )
+# MinIO's and the AWS docs' example credentials.
+DEFAULT_S3_SECRETS = frozenset({"minioadmin", "wjalrxutnfemi/k7mdeng/bpxrficyexamplekey"})
 MIN_SECRET_BYTES = 32  # 256 bits
 
 
@@ -50,6 +52,16 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
 
 
 def parse_origins(raw: str | None) -> list[str]:
@@ -174,7 +186,7 @@ def from_env(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "BIOMETRIC_RETENTION_DAYS": _int(env, "BIOMETRIC_RETENTION_DAYS", 1095),
         "EXPORT_RETENTION_DAYS": _int(env, "EXPORT_RETENTION_DAYS", 7),
         "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), True),
-        "HEALTH_TIMEOUT_SECONDS": float(env.get("HEALTH_TIMEOUT_SECONDS", "") or 1.0),
+        "HEALTH_TIMEOUT_SECONDS": _float(env, "HEALTH_TIMEOUT_SECONDS", 1.0),
         "JOB_FAILURE_TTL_SECONDS": _int(env, "JOB_FAILURE_TTL_SECONDS", 7 * 24 * 3600),
         "JOB_MAX_RETRIES": _int(env, "JOB_MAX_RETRIES", 3),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
@@ -204,5 +216,7 @@ def check_production(config: Mapping[str, Any]) -> None:
         raise ConfigError("S3_ENDPOINT must be set in production")
     if not config.get("S3_ACCESS_KEY") or not config.get("S3_SECRET_KEY"):
         raise ConfigError("S3_ACCESS_KEY and S3_SECRET_KEY must be set in production")
+    if str(config["S3_SECRET_KEY"]).lower() in KNOWN_DEFAULT_SECRETS | DEFAULT_S3_SECRETS:
+        raise ConfigError("S3_SECRET_KEY must not be a default credential in production")
     if "*" in config.get("CORS_ORIGINS", []):
         raise ConfigError("CORS_ORIGINS must not allow `*` in production")

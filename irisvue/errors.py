@@ -154,7 +154,9 @@ def handle_http_exception(exc: HTTPException) -> Response:
 
 def handle_integrity_error(exc: IntegrityError) -> Response:
     db.session.rollback()
-    log.warning("integrity_error", constraint=getattr(exc.orig, "diag", None) and "db")
+    # The constraint's name says which rule broke; the values stay out of the log.
+    diag = getattr(exc.orig, "diag", None)  # psycopg2; SQLite has none
+    log.warning("integrity_error", constraint=getattr(diag, "constraint_name", None))
     return problem(409, "conflict", "The request conflicts with the current state.")
 
 
@@ -186,11 +188,11 @@ def register_jwt_handlers(jwt: Any) -> None:
     """flask-jwt-extended answers 422 by default; every token problem is a 401."""
 
     def _invalid(reason: str) -> Response:
-        code = "token_invalid"
-        lowered = reason.lower()
-        if "refresh" in lowered or "access" in lowered:
-            code = "token_wrong_type"
-        return problem(401, code, "The token is invalid.")
+        # flask-jwt-extended's WrongTokenError: "Only (non-)refresh tokens are allowed".
+        if reason.startswith("Only ") and "refresh tokens are allowed" in reason:
+            expected = "an access" if "non-refresh" in reason else "a refresh"
+            return problem(401, "token_wrong_type", f"This endpoint takes {expected} token.")
+        return problem(401, "token_invalid", "The token is invalid.")
 
     jwt.invalid_token_loader(_invalid)
     jwt.unauthorized_loader(
@@ -206,6 +208,12 @@ def register_jwt_handlers(jwt: Any) -> None:
         lambda header, payload: problem(401, "token_not_fresh", "A fresh login is required.")
     )
     jwt.user_lookup_error_loader(
+        lambda header, payload: problem(
+            401, "account_disabled", "The account is disabled or no longer exists."
+        )
+    )
+    # Claims check (e.g. a token without a session id); its default is a 400.
+    jwt.token_verification_failed_loader(
         lambda header, payload: problem(401, "token_invalid", "The token is invalid.")
     )
 
@@ -238,11 +246,19 @@ def init_request_guards(app: Flask) -> None:
         mimetype = request.mimetype or ""
         if mimetype == "multipart/form-data" and _view_accepts_multipart(app, request.endpoint):
             return None
-        request.max_content_length = app.config["MAX_JSON_KB"] * 1024
-        if request.content_length and request.content_length > request.max_content_length:
+        cap = app.config["MAX_JSON_KB"] * 1024
+        if request.content_length is not None and request.content_length > cap:
             return problem(413, "payload_too_large", "The request body is too large.")
         if mimetype != "application/json" and not mimetype.endswith("+json"):
             return problem(
                 415, "unsupported_media_type", "Send the request body as application/json."
             )
+        if request.content_length is None:
+            # Chunked: werkzeug stops reading at the limit and returns the truncated
+            # body without an error, so read it here (cap + 1 bytes at most) and
+            # measure; the views get the cached bytes.
+            request.max_content_length = cap + 1
+            if len(request.get_data(cache=True)) > cap:
+                return problem(413, "payload_too_large", "The request body is too large.")
+        request.max_content_length = cap
         return None

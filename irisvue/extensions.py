@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask_cors import CORS
 from flask_jwt_extended import JWTManager
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
@@ -27,3 +29,7 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 jwt = JWTManager()
 cors = CORS()
+# Storage, strategy and switches come from app.config (irisvue.auth.ratelimit).
+# The client address is request.remote_addr: ProxyFix rewrites it from
+# X-Forwarded-For only for TRUSTED_PROXIES hops, so a spoofed header is ignored.
+limiter = Limiter(key_func=get_remote_address)

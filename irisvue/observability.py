@@ -8,6 +8,7 @@ import re
 import sys
 import time
 import uuid
+from typing import TextIO
 
 import structlog
 from flask import Flask, Response, g, request
@@ -25,6 +26,9 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 # Labels are the route template (`/api/v1/jobs/<uuid:item_id>`), never the
 # concrete path, so no id or personal datum becomes a label value.
+# Werkzeug accepts any method token; unknown ones share one label value so a
+# client cannot grow the number of series.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 REQUESTS = Counter("irisvue_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
     "irisvue_http_request_duration_seconds",
@@ -34,8 +38,8 @@ LATENCY = Histogram(
 )
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """JSON lines on stdout; stdlib loggers (werkzeug, rq, alembic) go through it too."""
+def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
+    """JSON lines on stdout (or `stream`); stdlib loggers (werkzeug, rq, alembic) too."""
     shared = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -61,7 +65,7 @@ def configure_logging(level: str = "INFO") -> None:
             structlog.processors.JSONRenderer(),
         ],
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -88,10 +92,11 @@ def init_request_context(app: Flask) -> None:
         response.headers[REQUEST_ID_HEADER] = request_id
         if request.endpoint != "metrics":
             route = _route_label()
-            REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+            method = request.method if request.method in _METHODS else "OTHER"
+            REQUESTS.labels(method, route, str(response.status_code)).inc()
             started = g.get("started")
             if started is not None:
-                LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+                LATENCY.labels(method, route).observe(time.perf_counter() - started)
         return response
 
 

@@ -145,12 +145,54 @@ def make_user(app: Flask):
 
 @pytest.fixture
 def auth_headers(app: Flask):
-    """Bearer headers for a user: a real signed access token."""
-    from flask_jwt_extended import create_access_token
+    """Bearer headers for a user: a real session (tokens carry its id) and its access token."""
+    from irisvue.auth.sessions import open_session
+    from irisvue.models import User
 
     def _headers(user) -> dict[str, str]:
-        with app.app_context():
-            token = create_access_token(identity=str(user.id))
-        return {"Authorization": f"Bearer {token}"}
+        with app.test_request_context(headers={"User-Agent": "pytest"}):
+            _, pair = open_session(db.session.get(User, user.id))
+            db.session.commit()
+        return {"Authorization": f"Bearer {pair.access_token}"}
 
     return _headers
+
+
+@pytest.fixture
+def consent_documents(app: Flask) -> list:
+    """Publishes the packaged consent texts (truncation wipes them after each test)."""
+    from irisvue.consent.documents import current_documents, load_documents
+
+    with app.app_context():
+        load_documents()
+        documents = current_documents()
+        for document in documents:
+            db.session.expunge(document)
+        return documents
+
+
+@pytest.fixture
+def register():
+    """Registers an account through the API; returns the 201 body (user + token pair).
+
+    Each call comes from its own loopback address, so a test may register many
+    accounts without meeting the per-IP registration limit.
+    """
+    import itertools
+
+    addresses = itertools.count(2)
+
+    def _register(client: FlaskClient, email: str | None = None, password: str | None = None):
+        n = next(addresses)
+        response = client.post(
+            "/api/v1/auth/register",
+            json={
+                "email": email or f"user-{uuid.uuid4().hex[:8]}@example.com",
+                "password": password or "violet-lantern-harbour-42",
+            },
+            environ_overrides={"REMOTE_ADDR": f"127.0.{n // 250}.{n % 250 + 1}"},
+        )
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    return _register

@@ -1,7 +1,22 @@
 """Every model, imported so Alembic's autogenerate sees the whole schema."""
 
-from irisvue.models.consent import ConsentRecord
+from irisvue.models.audit import AuditEvent
+from irisvue.models.capture import Capture
+from irisvue.models.consent import ConsentDocument, ConsentRecord
+from irisvue.models.email_token import EmailToken
 from irisvue.models.job import Job
+from irisvue.models.session import Session
 from irisvue.models.user import User
+from irisvue.models.user_key import UserKey
 
-__all__ = ["ConsentRecord", "Job", "User"]
+__all__ = [
+    "AuditEvent",
+    "Capture",
+    "ConsentDocument",
+    "ConsentRecord",
+    "EmailToken",
+    "Job",
+    "Session",
+    "User",
+    "UserKey",
+]

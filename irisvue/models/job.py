@@ -11,6 +11,7 @@ from irisvue.extensions import db
 from irisvue.models.base import JSONType, Timestamps, UUIDPrimaryKey
 
 JOB_STATUSES = ("queued", "started", "finished", "failed")
+JOB_FINAL_STATUSES = ("finished", "failed")
 
 
 class Job(UUIDPrimaryKey, Timestamps, db.Model):
@@ -35,7 +36,8 @@ class Job(UUIDPrimaryKey, Timestamps, db.Model):
     user_id: Mapped[uuid.UUID | None] = mapped_column(
         Uuid, ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
-    status: Mapped[str] = mapped_column(String(16), default="queued", nullable=False)
+    # Indexed for the relay's sweep of unfinished jobs (few among many finished).
+    status: Mapped[str] = mapped_column(String(16), default="queued", nullable=False, index=True)
     progress: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     # Ids and enum-like values only: never emails, tokens or image bytes.
     args: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict, nullable=False)

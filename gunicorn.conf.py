@@ -1,0 +1,202 @@
+"""gunicorn settings for IrisVue: `gunicorn --config gunicorn.conf.py wsgi:app`.
+
+Every value comes from the environment (defaults in brackets):
+
+  BIND                     address(es) to listen on, comma-separated; wins over PORT
+  PORT                     platform-assigned port: binds 0.0.0.0:$PORT (Procfile hosts)
+                           [neither set: 127.0.0.1:8000, loopback only]
+  WEB_CONCURRENCY          worker processes [usable CPU cores, at least 2]
+  GUNICORN_THREADS         threads per worker (gthread) [4]
+  GUNICORN_TIMEOUT         seconds before a silent worker is killed and replaced [30]
+  GUNICORN_GRACEFUL_TIMEOUT seconds workers get to finish requests on shutdown [30]
+  GUNICORN_KEEPALIVE       seconds an idle keep-alive connection stays open [5]
+  GUNICORN_MAX_REQUESTS    recycle a worker after this many requests, 0 = never [0]
+  GUNICORN_ACCESS_LOG      `-` (stdout), a file path, or `off` [-]
+  LOG_LEVEL                gunicorn's own log level [INFO]
+  PROMETHEUS_MULTIPROC_DIR where workers share metric files [a fresh temporary directory]
+
+Access log lines are JSON with the path only: the query string, the Referer and
+the Authorization header are never logged, because they can carry tokens.
+Put secrets in headers or the body, never in a path segment.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import shutil
+import tempfile
+from typing import Any
+
+from gunicorn import glogging
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else default
+
+
+def _usable_cores() -> int:
+    # sched_getaffinity honours cpusets (docker --cpuset-cpus); cpu_count does not.
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _bind() -> list[str]:
+    if os.environ.get("BIND", "").strip():
+        return [part.strip() for part in os.environ["BIND"].split(",") if part.strip()]
+    if os.environ.get("PORT", "").strip():
+        # A platform that assigns PORT routes outside traffic to it.
+        return [f"0.0.0.0:{int(os.environ['PORT'])}"]
+    return ["127.0.0.1:8000"]
+
+
+bind = _bind()
+# gthread: a Server-Sent Events stream holds one thread, not a whole process, so
+# SSE clients coexist with normal traffic. Argon2 hashing is CPU-bound and
+# releases the GIL, so workers ≈ cores keeps every core busy without oversubscribing.
+worker_class = "gthread"
+workers = _env_int("WEB_CONCURRENCY", max(2, _usable_cores()))
+threads = _env_int("GUNICORN_THREADS", 4)
+timeout = _env_int("GUNICORN_TIMEOUT", 30)
+graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 30)
+keepalive = _env_int("GUNICORN_KEEPALIVE", 5)
+max_requests = _env_int("GUNICORN_MAX_REQUESTS", 0)
+max_requests_jitter = max_requests // 10
+
+# Each worker builds its own app after the fork: no shared connection pools,
+# and metrics are created after PROMETHEUS_MULTIPROC_DIR is set (see on_starting).
+preload_app = False
+
+# Request-size guards (gunicorn's defaults, stated so they are reviewed): a
+# longer request line, more headers or a bigger header is refused before Flask runs.
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190
+
+# Heartbeat files on tmpfs: a slow disk must not make the arbiter kill workers.
+if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):  # noqa: S108
+    worker_tmp_dir = "/dev/shm"  # noqa: S108
+
+# gunicorn ≥ 25 opens a control socket at one fixed per-user path by default;
+# an admin interface nobody asked for, and two servers on one host would collide.
+control_socket_disable = True
+
+proc_name = "irisvue"
+loglevel = os.environ.get("LOG_LEVEL", "INFO").strip().lower() or "info"
+errorlog = "-"
+_access = os.environ.get("GUNICORN_ACCESS_LOG", "-").strip() or "-"
+accesslog = None if _access.lower() in {"off", "none", "false", "0"} else _access
+
+
+class _JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the keys the app's structlog lines use."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "event": record.getMessage(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "timestamp": _dt.datetime.fromtimestamp(record.created, _dt.UTC).isoformat(),
+        }
+        line.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+class JsonLogger(glogging.Logger):
+    """gunicorn's logger with JSON error and access lines.
+
+    The access line is built from the WSGI environ instead of
+    `access_log_format`: gunicorn does not JSON-escape its atoms, so a crafted
+    path (`%22`, `%0A`) could break or forge a line.
+    """
+
+    def _set_handler(self, log: logging.Logger, output: str | None, fmt: Any, stream: Any = None):
+        super()._set_handler(log, output, _JsonFormatter(), stream=stream)
+
+    def access(self, resp: Any, req: Any, environ: dict, request_time: _dt.timedelta) -> None:
+        if not self.access_log_enabled:
+            return
+        status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status
+        request_id = next(
+            (value for name, value in resp.headers if name.lower() == "x-request-id"), None
+        )
+        fields = {
+            "method": environ.get("REQUEST_METHOD"),
+            "path": environ.get("PATH_INFO"),  # never QUERY_STRING: it may hold tokens
+            "status": int(status),
+            "bytes": getattr(resp, "sent", None),
+            "duration_ms": round(request_time.total_seconds() * 1000, 3),
+            "remote_addr": environ.get("REMOTE_ADDR"),
+            "user_agent": environ.get("HTTP_USER_AGENT"),
+            "protocol": environ.get("SERVER_PROTOCOL"),
+            "request_id": request_id,
+            "pid": os.getpid(),
+        }
+        self.access_log.info("request", extra={"fields": fields})
+
+
+logger_class = JsonLogger
+
+# --- Prometheus multiprocess mode ------------------------------------------
+# prometheus_client picks its value store when it is first imported, from
+# PROMETHEUS_MULTIPROC_DIR. The arbiter sets it before forking any worker and
+# imports prometheus_client only afterwards (in child_exit), so every worker,
+# including replacements, writes to the shared directory and /metrics sums them.
+_created_multiproc_dir: str | None = None
+_MULTIPROC_PREFIX = "irisvue-prometheus-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _sweep_orphaned_multiproc_dirs(parent: str) -> None:
+    # An arbiter killed with SIGKILL never runs on_exit; its directory is named
+    # after its pid, so the next arbiter can tell it is orphaned.
+    for name in os.listdir(parent):
+        pid = name.removeprefix(_MULTIPROC_PREFIX).split("-", 1)[0]
+        if name.startswith(_MULTIPROC_PREFIX) and pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+
+
+def on_starting(server: Any) -> None:
+    global _created_multiproc_dir
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
+    if path:
+        os.makedirs(path, exist_ok=True)
+        # Files of a previous run would be summed into this run's counters.
+        for name in os.listdir(path):
+            if name.endswith(".db"):
+                os.remove(os.path.join(path, name))
+    else:
+        shm = "/dev/shm"  # noqa: S108 - tmpfs: metric writes never wait on a disk
+        parent = shm if os.access(shm, os.W_OK) else tempfile.gettempdir()
+        _sweep_orphaned_multiproc_dirs(parent)
+        path = tempfile.mkdtemp(prefix=f"{_MULTIPROC_PREFIX}{os.getpid()}-", dir=parent)
+        _created_multiproc_dir = path
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    server.log.info("prometheus multiprocess dir: %s", path)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    if _created_multiproc_dir:
+        shutil.rmtree(_created_multiproc_dir, ignore_errors=True)

@@ -1,0 +1,253 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from flask.views import MethodView
+from flask_jwt_extended import current_user, get_jwt, jwt_required
+
+from irisvue.auth import blp, services, sessions
+from irisvue.auth.ratelimit import per_email, per_ip, per_user
+from irisvue.auth.schemas import (
+    AcceptedSchema,
+    CredentialsSchema,
+    EmailTokenSchema,
+    LoginSchema,
+    MePatchSchema,
+    PasswordChangeSchema,
+    PasswordResetRequestSchema,
+    PasswordResetSchema,
+    RegisteredSchema,
+    SessionListSchema,
+    SessionQueryArgsSchema,
+    TokenPairSchema,
+    UserSchema,
+)
+from irisvue.auth.tokens import current_session
+from irisvue.errors import PROBLEM_MIMETYPE, ProblemSchema
+
+BEARER = [{"bearerAuth": []}]
+BEARER_CODES = (
+    "token_missing, token_invalid (malformed, tampered, wrong algorithm), token_expired, "
+    "token_wrong_type, token_revoked, account_disabled"
+)
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
+
+
+def problems(errors: dict[int, str]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Document problem+json answers: {status: "the codes it carries"}."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        for status, codes in errors.items():
+            fn = blp.alt_response(
+                status,
+                schema=ProblemSchema,
+                content_type=PROBLEM_MIMETYPE,
+                description=f"`code`: {codes}",
+                headers=RETRY_AFTER if status == 429 else None,
+            )(fn)
+        return fn
+
+    return decorate
+
+
+def _session_id() -> uuid.UUID | None:
+    session = current_session()
+    return session.id if session is not None else None
+
+
+@blp.route("/register")
+class RegisterViews(MethodView):
+    @per_ip("RATELIMIT_REGISTER_PER_IP", "register-ip")
+    @per_email("RATELIMIT_REGISTER_PER_EMAIL", "register-email")
+    @blp.arguments(CredentialsSchema)
+    @blp.response(201, RegisteredSchema)
+    @problems(
+        {409: "email_taken", 422: "validation_error, password_too_common", 429: "rate_limited"}
+    )
+    def post(self, data: dict[str, str]) -> dict[str, Any]:
+        """Create an account; signs in and queues a verification email."""
+        return services.register(data["email"], data["password"])
+
+
+@blp.route("/login")
+class LoginViews(MethodView):
+    @per_ip("RATELIMIT_LOGIN_PER_IP", "login-ip")
+    @per_email("RATELIMIT_LOGIN_FAILURES_PER_ACCOUNT", "login-account", failures_only=True)
+    @blp.arguments(LoginSchema)
+    @blp.response(200, TokenPairSchema)
+    @problems({401: "invalid_credentials", 403: "account_disabled", 429: "rate_limited"})
+    def post(self, data: dict[str, str]) -> dict[str, Any]:
+        """Sign in with email and password: a new session and its token pair."""
+        return services.login(data["email"], data["password"]).as_dict()
+
+
+@blp.route("/refresh")
+class RefreshViews(MethodView):
+    decorators = [jwt_required(refresh=True)]
+
+    @blp.doc(security=BEARER)
+    @blp.response(200, TokenPairSchema)
+    @problems({401: f"token_reused, {BEARER_CODES}"})
+    def post(self) -> dict[str, Any]:
+        """Rotate the session: spend the refresh token (the Bearer), get a new pair."""
+        return sessions.refresh(get_jwt()).as_dict()
+
+
+@blp.route("/logout")
+class LogoutViews(MethodView):
+    decorators = [jwt_required()]
+
+    @blp.doc(security=BEARER)
+    @blp.response(204)
+    @problems({401: BEARER_CODES})
+    def post(self) -> None:
+        """Revoke the current session: its refresh token and its access tokens."""
+        sessions.logout(uuid.UUID(get_jwt()["sid"]))
+
+
+@blp.route("/logout-all")
+class LogoutAllViews(MethodView):
+    decorators = [jwt_required()]
+
+    @blp.doc(security=BEARER)
+    @blp.response(204)
+    @problems({401: BEARER_CODES})
+    def post(self) -> None:
+        """Revoke every session of the account, this one included."""
+        sessions.logout_all(current_user.id)
+
+
+@blp.route("/sessions")
+class SessionsViews(MethodView):
+    decorators = [jwt_required()]
+
+    @blp.doc(security=BEARER)
+    @blp.arguments(SessionQueryArgsSchema, location="query")
+    @blp.response(200, SessionListSchema)
+    @problems({401: BEARER_CODES, 422: "validation_error, invalid_cursor"})
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """List the account's live sessions, newest first; the calling one is flagged."""
+        return sessions.list_sessions(current_user.id, _session_id(), args["limit"], args["cursor"])
+
+
+@blp.route("/sessions/<uuid:item_id>")
+class SessionByIdViews(MethodView):
+    decorators = [jwt_required()]
+
+    @blp.doc(security=BEARER)
+    @blp.response(204)
+    @problems({401: BEARER_CODES, 404: "session_not_found"})
+    def delete(self, item_id: uuid.UUID) -> None:
+        """Revoke one of the account's sessions."""
+        sessions.delete_session(current_user.id, item_id)
+
+
+@blp.route("/me")
+class MeViews(MethodView):
+    decorators = [jwt_required()]
+
+    @blp.doc(security=BEARER)
+    @blp.response(200, UserSchema)
+    @problems({401: BEARER_CODES})
+    def get(self) -> Any:
+        """The signed-in account."""
+        return current_user
+
+    @per_user("RATELIMIT_PASSWORD_CHANGE_FAILURES_PER_USER", "me-password", failures_only=True)
+    @blp.doc(security=BEARER)
+    @blp.arguments(MePatchSchema)
+    @blp.response(200, UserSchema)
+    @problems(
+        {
+            401: BEARER_CODES,
+            403: "invalid_credentials",
+            409: "email_taken",
+            429: "rate_limited",
+        }
+    )
+    def patch(self, data: dict[str, str]) -> Any:
+        """Change the account's email (needs the password; the new one is re-verified)."""
+        return services.change_email(current_user, data["email"], data["current_password"])
+
+
+@blp.route("/password")
+class PasswordViews(MethodView):
+    decorators = [jwt_required()]
+
+    @per_user("RATELIMIT_PASSWORD_CHANGE_FAILURES_PER_USER", "password", failures_only=True)
+    @blp.doc(security=BEARER)
+    @blp.arguments(PasswordChangeSchema)
+    @blp.response(204)
+    @problems(
+        {
+            401: BEARER_CODES,
+            403: "invalid_credentials",
+            422: "validation_error, password_too_common",
+            429: "rate_limited",
+        }
+    )
+    def post(self, data: dict[str, str]) -> None:
+        """Change the password; every other session is revoked."""
+        services.change_password(
+            current_user, _session_id(), data["current_password"], data["new_password"]
+        )
+
+
+@blp.route("/verify-email/request")
+class VerifyEmailRequestViews(MethodView):
+    decorators = [jwt_required()]
+
+    @per_user("RATELIMIT_VERIFY_EMAIL_PER_USER", "verify-email-request")
+    @blp.doc(security=BEARER)
+    @blp.response(202, AcceptedSchema)
+    @problems({401: BEARER_CODES, 409: "already_verified", 429: "rate_limited"})
+    def post(self) -> dict[str, str]:
+        """(Re)send the verification email; an earlier link stops working."""
+        services.request_verification(current_user)
+        return {"status": "accepted", "detail": "A verification email is on its way."}
+
+
+@blp.route("/verify-email")
+class VerifyEmailViews(MethodView):
+    @per_ip("RATELIMIT_EMAIL_TOKEN_PER_IP", "email-token")
+    @blp.arguments(EmailTokenSchema)
+    @blp.response(200, UserSchema)
+    @problems({400: "email_token_invalid, email_token_expired", 429: "rate_limited"})
+    def post(self, data: dict[str, str]) -> Any:
+        """Consume a verification token (single use, 24 h)."""
+        return services.verify_email(data["token"])
+
+
+@blp.route("/password-reset/request")
+class PasswordResetRequestViews(MethodView):
+    @per_ip("RATELIMIT_PASSWORD_RESET_PER_IP", "password-reset-ip")
+    @per_email("RATELIMIT_PASSWORD_RESET_PER_EMAIL", "password-reset-email")
+    @blp.arguments(PasswordResetRequestSchema)
+    @blp.response(202, AcceptedSchema)
+    @problems({429: "rate_limited"})
+    def post(self, data: dict[str, str]) -> dict[str, str]:
+        """Ask for a reset email; the answer is the same whether the account exists or not."""
+        services.request_password_reset(data["email"])
+        return {
+            "status": "accepted",
+            "detail": "If an account uses this address, a reset email is on its way.",
+        }
+
+
+@blp.route("/password-reset")
+class PasswordResetViews(MethodView):
+    @per_ip("RATELIMIT_EMAIL_TOKEN_PER_IP", "email-token")
+    @blp.arguments(PasswordResetSchema)
+    @blp.response(204)
+    @problems(
+        {
+            400: "email_token_invalid, email_token_expired",
+            422: "validation_error, password_too_common",
+            429: "rate_limited",
+        }
+    )
+    def post(self, data: dict[str, str]) -> None:
+        """Set a new password with a reset token (single use, 1 h); signs out everywhere."""
+        services.reset_password(data["token"], data["new_password"])

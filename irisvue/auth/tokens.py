@@ -1,0 +1,213 @@
+"""JWTs bound to sessions, and the checks every protected request runs.
+
+Every token carries its session id (`sid`). A token is accepted only while its
+session is live in the database, which is the source of truth; Redis holds a
+key per revoked session (TTL = the session's remaining lifetime) so a revoked
+token is refused without a database round trip. Redis can only make a refusal
+faster, never turn one into an acceptance, so a Redis outage (or a revocation
+Redis missed) cannot revive a session.
+
+A pair is a pure function of (user, session, jtis, issued_at, lifetimes):
+HS256 is deterministic, so the grace window of a concurrent refresh re-signs
+the very pair the winner got without the database ever holding a token.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from flask import current_app, g
+from flask_jwt_extended import JWTManager, create_access_token, create_refresh_token
+from redis.exceptions import RedisError
+from sqlalchemy import select
+
+from irisvue.clients import get_redis
+from irisvue.extensions import db
+from irisvue.models import Session, User
+from irisvue.models.base import utcnow
+
+log = structlog.get_logger(__name__)
+
+REVOKED_KEY = "irisvue:revoked-session:{}"
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "access_token": self.access_token,
+            "refresh_token": self.refresh_token,
+            "token_type": "bearer",
+            "expires_in": self.expires_in,
+        }
+
+
+def access_lifetime() -> timedelta:
+    return current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
+
+
+def refresh_lifetime() -> timedelta:
+    return current_app.config["JWT_REFRESH_TOKEN_EXPIRES"]
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite (the embedded stack) hands timestamps back naive; they are UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def whole_seconds(moment: datetime) -> datetime:
+    return as_utc(moment).replace(microsecond=0)
+
+
+def mint_pair(session: Session) -> TokenPair:
+    """The pair of the session's current generation (same inputs → same strings)."""
+    issued = whole_seconds(session.issued_at)
+    iat = int(issued.timestamp())
+    access_exp = iat + int(access_lifetime().total_seconds())
+    refresh_exp = iat + int(refresh_lifetime().total_seconds())
+    identity = str(session.user_id)
+    sid = str(session.id)
+    access = create_access_token(
+        identity=identity,
+        fresh=False,
+        additional_claims={
+            "sid": sid,
+            "jti": session.access_jti,
+            "iat": iat,
+            "nbf": iat,
+            "exp": access_exp,
+        },
+    )
+    refresh = create_refresh_token(
+        identity=identity,
+        additional_claims={
+            "sid": sid,
+            "jti": session.refresh_jti,
+            "iat": iat,
+            "nbf": iat,
+            "exp": refresh_exp,
+        },
+    )
+    return TokenPair(access, refresh, access_exp - iat)
+
+
+def new_generation(session: Session, now: datetime) -> None:
+    """Give the session fresh jtis; the refresh token it replaces becomes `previous`."""
+    issued = whole_seconds(now)
+    if session.refresh_jti:
+        session.previous_refresh_jti = session.refresh_jti
+    session.refresh_jti = str(uuid.uuid4())
+    session.access_jti = str(uuid.uuid4())
+    session.issued_at = issued
+    session.expires_at = issued + refresh_lifetime()
+
+
+def mark_revoked(sessions: list[Session]) -> None:
+    """Best effort: the database already says revoked; Redis only answers faster."""
+    redis = get_redis()
+    if redis is None or not sessions:
+        return
+    now = utcnow()
+    try:
+        with redis.pipeline(transaction=False) as pipe:
+            for session in sessions:
+                ttl = int((as_utc(session.expires_at) - now).total_seconds()) + 1
+                if ttl > 0:
+                    pipe.set(REVOKED_KEY.format(session.id), b"1", ex=ttl)
+            pipe.execute()
+    except (RedisError, OSError) as exc:
+        log.warning("revocation_cache_unavailable", error=type(exc).__name__)
+
+
+class _Breaker:
+    """After a Redis failure, skip the fast path for a few seconds: an unreachable
+    Redis must not add its connect timeout to every authenticated request."""
+
+    pause = 5.0
+
+    def __init__(self) -> None:
+        self.open_until = 0.0
+
+    def closed(self) -> bool:
+        return time.monotonic() >= self.open_until
+
+    def trip(self) -> None:
+        self.open_until = time.monotonic() + self.pause
+
+
+_breaker = _Breaker()
+
+
+def _revoked_in_redis(sid: str) -> bool:
+    redis = get_redis()
+    if redis is None or not _breaker.closed():
+        return False  # the database check that follows decides alone
+    try:
+        return bool(redis.exists(REVOKED_KEY.format(sid)))
+    except (RedisError, OSError) as exc:
+        _breaker.trip()
+        log.warning("revocation_cache_unavailable", error=type(exc).__name__)
+        return False
+
+
+def _parse_uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def token_is_revoked(jwt_header: dict[str, Any], payload: dict[str, Any]) -> bool:
+    sid = _parse_uuid(payload.get("sid"))
+    user_id = _parse_uuid(payload.get("sub"))
+    if sid is None or user_id is None:
+        return False  # token_verification_loader refuses it as invalid
+    if _revoked_in_redis(str(sid)):
+        return True
+    row = db.session.execute(
+        select(Session, User).join(User, User.id == Session.user_id).where(Session.id == sid)
+    ).first()
+    if row is None:
+        return True  # the session (or its user) was deleted
+    session, user = row
+    if session.user_id != user_id or session.revoked_at is not None:
+        return True
+    if as_utc(session.expires_at) <= utcnow():
+        return True
+    g.auth_session = session
+    g.auth_user = user
+    return False
+
+
+def load_user(jwt_header: dict[str, Any], payload: dict[str, Any]) -> User | None:
+    user = g.get("auth_user")
+    if user is None:
+        user_id = _parse_uuid(payload.get("sub"))
+        user = db.session.get(User, user_id) if user_id else None
+    if user is None or not user.is_active:
+        return None  # → 401 account_disabled
+    return user
+
+
+def current_session() -> Session | None:
+    """The session of the request's verified token (set by the revocation check)."""
+    return g.get("auth_session")
+
+
+def has_session_claims(jwt_header: dict[str, Any], payload: dict[str, Any]) -> bool:
+    return _parse_uuid(payload.get("sid")) is not None
+
+
+def init_tokens(jwt: JWTManager) -> None:
+    jwt.token_in_blocklist_loader(token_is_revoked)
+    jwt.user_lookup_loader(load_user)
+    jwt.token_verification_loader(has_session_claims)

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from irisvue.captures.services import decode_cursor
+from irisvue.models.capture import CAPTURE_CONTENT_TYPES
+
+MAX_PAGE = 100
+
+
+class Cursor(fields.String):
+    """An opaque `next_cursor` from a previous page; loads as (created_at, id)."""
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> tuple[datetime, UUID]:
+        try:
+            return decode_cursor(super()._deserialize(value, attr, data, **kwargs))
+        except ValueError:
+            raise ValidationError("Not a cursor returned by this endpoint.") from None
+
+
+class CaptureSchema(Schema):
+    id = fields.UUID(required=True)
+    content_type = fields.String(
+        required=True,
+        metadata={
+            "enum": list(CAPTURE_CONTENT_TYPES),
+            "description": "recognised from the bytes, not from the declared type",
+        },
+    )
+    size = fields.Integer(
+        required=True, metadata={"description": "bytes of the stored image (metadata stripped)"}
+    )
+    sha256 = fields.String(
+        required=True, metadata={"description": "hex SHA-256 of the stored image"}
+    )
+    created_at = fields.DateTime(required=True)
+
+
+class CaptureQueryArgsSchema(Schema):
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PAGE))
+    cursor = Cursor(metadata={"description": "`next_cursor` of the previous page"})
+
+
+class CapturePageSchema(Schema):
+    items = fields.List(fields.Nested(CaptureSchema), required=True)
+    next_cursor = fields.String(
+        allow_none=True, required=True, metadata={"description": "null on the last page"}
+    )
+
+
+UPLOAD_REQUEST_BODY = {
+    "required": True,
+    "description": "The photo as the `file` part. Its bytes decide the type (JPEG or PNG); "
+    "EXIF, XMP, GPS, IPTC and comments are removed without re-encoding the pixels.",
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary"}},
+            },
+            "encoding": {"file": {"contentType": "image/jpeg, image/png"}},
+        }
+    },
+}
+
+IMAGE_SCHEMA = {"type": "string", "format": "binary"}

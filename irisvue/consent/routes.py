@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, request
+from flask.views import MethodView
+from flask_jwt_extended import get_jwt_identity, jwt_required
+
+from irisvue.consent import blp, services
+from irisvue.consent.documents import current_documents
+from irisvue.consent.schemas import (
+    ConsentCreateSchema,
+    ConsentDocumentListSchema,
+    ConsentReceiptSchema,
+    ConsentStateListSchema,
+    DocumentQueryArgsSchema,
+    HistoryQueryArgsSchema,
+    HistorySchema,
+    WithdrawSchema,
+)
+from irisvue.errors import PROBLEM_MIMETYPE, ProblemSchema
+
+DOCUMENTS_CACHE = "public, max-age=300"  # a stale copy only costs the client a 409 and a refetch
+BEARER = [{"bearerAuth": []}]  # the scheme the auth blueprint registers
+_TYPE_PATH = "<any(biometric_capture, data_processing, marketing):consent_type>"
+
+
+def _problem(status: int, description: str) -> Any:
+    return blp.alt_response(
+        status, schema=ProblemSchema, content_type=PROBLEM_MIMETYPE, description=description
+    )
+
+
+def _client() -> dict[str, str | None]:
+    # remote_addr already went through ProxyFix: only TRUSTED_PROXIES hops count.
+    return {"ip_address": request.remote_addr, "user_agent": request.user_agent.string or None}
+
+
+@blp.after_request
+def _cache_headers(response: Response) -> Response:
+    if request.endpoint == "consent.ConsentDocumentViews" and response.status_code == 200:
+        response.headers["Cache-Control"] = DOCUMENTS_CACHE
+    else:
+        response.headers["Cache-Control"] = "no-store"  # the ledger is personal data
+    return response
+
+
+@blp.route("/documents")
+class ConsentDocumentViews(MethodView):
+    @blp.arguments(DocumentQueryArgsSchema, location="query")
+    @blp.response(200, ConsentDocumentListSchema)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The current consent texts: the latest version per type and jurisdiction (no auth)."""
+        documents = current_documents(args.get("type"), args.get("jurisdiction"), args["locale"])
+        return {"items": documents}
+
+
+@blp.route("/")
+class ConsentViews(MethodView):
+    decorators = [jwt_required()]
+
+    @blp.doc(security=BEARER)
+    @blp.response(200, ConsentStateListSchema)
+    @_problem(401, "Missing, invalid or expired access token")
+    def get(self) -> dict[str, Any]:
+        """The user's current consent per type: the latest record wins."""
+        return {"items": services.current_state(get_jwt_identity())}
+
+    @blp.doc(security=BEARER)
+    @blp.arguments(ConsentCreateSchema)
+    @blp.response(201, ConsentReceiptSchema, description="The appended record")
+    @blp.alt_response(
+        202,
+        schema=ConsentReceiptSchema,
+        success=True,
+        description="A refusal of biometric_capture: the record, and `job`, the queued "
+        "destruction of the user's biometric data",
+    )
+    @_problem(401, "Missing, invalid or expired access token")
+    @_problem(409, "`stale_document`: document_version is not the current text")
+    @_problem(422, "Unknown field, consent type, jurisdiction or locale")
+    def post(self, data: dict[str, Any]) -> tuple[services.Receipt, int]:
+        """Append a consent decision for the current text of a consent type."""
+        receipt = services.record_consent(get_jwt_identity(), **data, **_client())
+        return receipt, 202 if receipt.job else 201
+
+
+@blp.route(f"/{_TYPE_PATH}/withdraw")
+class ConsentWithdrawViews(MethodView):
+    decorators = [jwt_required()]
+
+    @blp.doc(security=BEARER)
+    @blp.arguments(WithdrawSchema, required=False)
+    @blp.response(
+        202,
+        ConsentReceiptSchema,
+        description="biometric_capture: the withdrawal record and `job`, the queued "
+        "destruction of every biometric object of the user",
+    )
+    @blp.alt_response(
+        201, schema=ConsentReceiptSchema, success=True, description="The withdrawal record"
+    )
+    @_problem(401, "Missing, invalid or expired access token")
+    @_problem(422, "Unknown field or jurisdiction, or no jurisdiction to infer")
+    def post(self, data: dict[str, Any], consent_type: str) -> tuple[services.Receipt, int]:
+        """Withdraw a consent (one call); withdrawing biometric_capture destroys biometric data."""
+        receipt = services.withdraw_consent(
+            get_jwt_identity(), consent_type, jurisdiction=data.get("jurisdiction"), **_client()
+        )
+        return receipt, 202 if receipt.job else 201
+
+
+@blp.route("/history")
+class ConsentHistoryViews(MethodView):
+    decorators = [jwt_required()]
+
+    @blp.doc(security=BEARER)
+    @blp.arguments(HistoryQueryArgsSchema, location="query")
+    @blp.response(200, HistorySchema)
+    @_problem(401, "Missing, invalid or expired access token")
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Every record of the user, oldest first, paginated; `verify=true` checks the chain."""
+        identity = get_jwt_identity()
+        items, next_after = services.history(
+            identity, limit=args["limit"], after_seq=args.get("cursor", 0)
+        )
+        body: dict[str, Any] = {"items": items, "next_cursor": next_after}
+        if args["verify"]:
+            body["verification"] = services.verify(identity).as_dict()
+        return body

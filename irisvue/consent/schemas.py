@@ -1,0 +1,184 @@
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, pre_dump, validate
+
+from irisvue.consent.documents import DEFAULT_LOCALE, LOCALE_PATTERN
+from irisvue.consent.services import Receipt
+from irisvue.jobs.schemas import JobSchema
+from irisvue.models.consent import CONSENT_TYPES, JURISDICTIONS
+
+MAX_PAGE = 100
+
+_consent_type = validate.OneOf(CONSENT_TYPES)
+_jurisdiction = validate.OneOf(JURISDICTIONS)
+_locale = validate.Regexp(f"^{LOCALE_PATTERN}$", error="Not a locale such as `en` or `pt-BR`.")
+
+
+class StrictBoolean(fields.Boolean):
+    """A JSON true/false only: a consent is never inferred from "yes", 1 or "on"."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ValidationError("Not a boolean (true or false).")
+        return value
+
+
+def encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """Raises ValueError for anything `encode_cursor` did not produce."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise ValueError("invalid cursor") from None
+    prefix, _, value = raw.partition(":")
+    if prefix != "seq" or not value.isdigit() or len(value) > 12:
+        raise ValueError("invalid cursor")
+    return int(value)
+
+
+class Cursor(fields.String):
+    """Opaque to clients; inside, the seq of the last record of the previous page."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else encode_cursor(value)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        try:
+            return decode_cursor(super()._deserialize(value, attr, data, **kwargs))
+        except ValueError:
+            raise ValidationError("Not a cursor returned by this endpoint.") from None
+
+
+class DocumentQueryArgsSchema(Schema):
+    type = fields.String(validate=_consent_type, metadata={"enum": list(CONSENT_TYPES)})
+    jurisdiction = fields.String(validate=_jurisdiction, metadata={"enum": list(JURISDICTIONS)})
+    locale = fields.String(load_default=DEFAULT_LOCALE, validate=_locale)
+
+
+class ConsentDocumentSchema(Schema):
+    type = fields.String(required=True, metadata={"enum": list(CONSENT_TYPES)})
+    jurisdiction = fields.String(required=True, metadata={"enum": list(JURISDICTIONS)})
+    locale = fields.String(required=True, metadata={"example": "en"})
+    version = fields.Integer(required=True, metadata={"example": 1})
+    text = fields.String(required=True, metadata={"description": "Markdown"})
+    sha256 = fields.String(required=True, metadata={"description": "hex SHA-256 of the UTF-8 text"})
+    published_at = fields.DateTime(required=True)
+
+
+class ConsentDocumentListSchema(Schema):
+    items = fields.List(fields.Nested(ConsentDocumentSchema), required=True)
+
+
+class ConsentCreateSchema(Schema):
+    consent_type = fields.String(
+        required=True, validate=_consent_type, metadata={"enum": list(CONSENT_TYPES)}
+    )
+    jurisdiction = fields.String(
+        required=True, validate=_jurisdiction, metadata={"enum": list(JURISDICTIONS)}
+    )
+    granted = StrictBoolean(required=True)
+    document_version = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=1),
+        metadata={"description": "the `version` of the text the user was shown"},
+    )
+    locale = fields.String(load_default=DEFAULT_LOCALE, validate=_locale)
+
+
+class WithdrawSchema(Schema):
+    jurisdiction = fields.String(
+        validate=_jurisdiction,
+        metadata={
+            "enum": list(JURISDICTIONS),
+            "description": "defaults to that of the user's latest record of this type",
+        },
+    )
+
+
+class ConsentRecordSchema(Schema):
+    id = fields.UUID(required=True)
+    seq = fields.Integer(required=True, metadata={"description": "1, 2, 3... per user"})
+    consent_type = fields.String(required=True, metadata={"enum": list(CONSENT_TYPES)})
+    jurisdiction = fields.String(required=True, metadata={"enum": list(JURISDICTIONS)})
+    locale = fields.String(required=True)
+    granted = fields.Boolean(required=True)
+    recorded_at = fields.DateTime(required=True, attribute="created_at")
+    granted_at = fields.DateTime(allow_none=True)
+    withdrawn_at = fields.DateTime(allow_none=True)
+    document_version = fields.Integer(required=True)
+    document_sha256 = fields.String(required=True)
+    ip_address = fields.String(allow_none=True)
+    user_agent = fields.String(allow_none=True)
+    prev_hash = fields.String(
+        required=True, metadata={"description": "record_hash of the previous record (or zeros)"}
+    )
+    record_hash = fields.String(required=True)
+
+
+_RECORD_ATTRIBUTES = [f.attribute or name for name, f in ConsentRecordSchema().dump_fields.items()]
+
+
+class ConsentReceiptSchema(ConsentRecordSchema):
+    job = fields.Nested(
+        JobSchema,
+        allow_none=True,
+        metadata={"description": "the queued destruction of biometric data, on withdrawal"},
+    )
+
+    @pre_dump
+    def _flatten(self, receipt: Receipt, **kwargs: Any) -> dict[str, Any]:
+        data = {attribute: getattr(receipt.record, attribute) for attribute in _RECORD_ATTRIBUTES}
+        return data | {"job": receipt.job}
+
+
+class ConsentStateSchema(Schema):
+    consent_type = fields.String(required=True, metadata={"enum": list(CONSENT_TYPES)})
+    granted = fields.Boolean(required=True)
+    record = fields.Nested(
+        ConsentRecordSchema,
+        allow_none=True,
+        required=True,
+        metadata={"description": "the latest record of this type; null if never asked"},
+    )
+
+
+class ConsentStateListSchema(Schema):
+    items = fields.List(fields.Nested(ConsentStateSchema), required=True)
+
+
+class HistoryQueryArgsSchema(Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PAGE))
+    cursor = Cursor(metadata={"description": "`next_cursor` of the previous page"})
+    verify = fields.Boolean(
+        load_default=False, metadata={"description": "also verify the whole hash chain"}
+    )
+
+
+class ChainReportSchema(Schema):
+    intact = fields.Boolean(required=True)
+    checked = fields.Integer(required=True, metadata={"description": "records walked"})
+    head_hash = fields.String(allow_none=True)
+    broken_at_seq = fields.Integer(allow_none=True)
+    broken_record_id = fields.String(allow_none=True)
+    reason = fields.String(
+        allow_none=True,
+        metadata={"enum": ["seq_gap", "prev_hash_mismatch", "hash_mismatch", None]},
+    )
+
+
+class HistorySchema(Schema):
+    items = fields.List(fields.Nested(ConsentRecordSchema), required=True)
+    next_cursor = Cursor(
+        allow_none=True, required=True, metadata={"description": "null on the last page"}
+    )
+    verification = fields.Nested(
+        ChainReportSchema, metadata={"description": "present with ?verify=true"}
+    )

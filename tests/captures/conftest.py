@@ -1,0 +1,303 @@
+"""Capture test helpers: images made with Pillow, streamed multipart bodies, consent."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import random
+import struct
+import uuid
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+from flask.testing import FlaskClient
+from minio import Minio
+from PIL import ExifTags, Image, ImageCms
+
+from tests.services import TestServices
+
+CAPTURES = "/api/v1/captures/"
+CONSENTS = "/api/v1/consents/"
+MiB = 1024 * 1024
+BOUNDARY = "irisvue-test-boundary-7f3a"
+
+GPS_MODEL = "Model-XYZZY-41"  # distinctive bytes to look for after stripping
+XMP_PACKET = (
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/'
+    b'22-rdf-syntax-ns#"><rdf:Description xmlns:exif="http://ns.adobe.com/exif/1.0/" '
+    b'exif:GPSLatitude="41,52.55N"/></rdf:RDF></x:xmpmeta>'
+)
+COMMENT = b"shot at 1600 Pennsylvania Ave"
+
+
+def gradient(size: tuple[int, int] = (96, 64)) -> Image.Image:
+    width, height = size
+    image = Image.new("RGB", size)
+    image.putdata(
+        [
+            ((x * 255) // width, (y * 255) // height, (x * y) % 256)
+            for y in range(height)
+            for x in range(width)
+        ]
+    )
+    return image
+
+
+def srgb_profile() -> bytes:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def jpeg_with_gps(*, progressive: bool = False, size: tuple[int, int] = (96, 64)) -> bytes:
+    """A JPEG carrying EXIF (camera model + GPS), XMP, a comment and an ICC profile."""
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "IrisCam"
+    exif[ExifTags.Base.Model] = GPS_MODEL
+    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    gps[ExifTags.GPS.GPSLatitudeRef] = "N"
+    gps[ExifTags.GPS.GPSLatitude] = (41.0, 52.0, 55.0)
+    gps[ExifTags.GPS.GPSLongitudeRef] = "W"
+    gps[ExifTags.GPS.GPSLongitude] = (87.0, 37.0, 40.0)
+    out = io.BytesIO()
+    gradient(size).save(
+        out,
+        "JPEG",
+        quality=92,
+        exif=exif,
+        xmp=XMP_PACKET,
+        comment=COMMENT,
+        icc_profile=srgb_profile(),
+        progressive=progressive,
+    )
+    return out.getvalue()
+
+
+def png_chunk(chunk_type: bytes, data: bytes) -> bytes:
+    crc = zlib.crc32(chunk_type + data)
+    return struct.pack(">I", len(data)) + chunk_type + data + struct.pack(">I", crc)
+
+
+def png_with_metadata(size: tuple[int, int] = (80, 48)) -> bytes:
+    """A PNG with eXIf, tEXt, zTXt, iTXt, tIME and a private ancillary chunk, plus gAMA."""
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Location", "41.8781 N, 87.6298 W")
+    info.add_text("Comment", "compressed secret " * 20, zip=True)
+    info.add_itxt("XML:com.adobe.xmp", XMP_PACKET.decode())
+    exif = Image.Exif()
+    exif[ExifTags.Base.Model] = GPS_MODEL
+    out = io.BytesIO()
+    gradient(size).save(out, "PNG", pnginfo=info, exif=exif)
+    data = out.getvalue()
+    ihdr_end = 8 + 8 + 13 + 4
+    extra = (
+        png_chunk(b"tIME", struct.pack(">HBBBBB", 2026, 11, 23, 9, 30, 0))
+        + png_chunk(b"prVt", b"device serial 12345")
+        + png_chunk(b"gAMA", struct.pack(">I", 45455))
+    )
+    return data[:ihdr_end] + extra + data[ihdr_end:]
+
+
+def plain_png(size: tuple[int, int] = (40, 30)) -> bytes:
+    out = io.BytesIO()
+    gradient(size).save(out, "PNG")
+    return out.getvalue()
+
+
+def pixels(data: bytes) -> tuple[str, tuple[int, int], bytes]:
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        return image.mode, image.size, image.tobytes()
+
+
+@dataclass
+class BigPng:
+    """A valid PNG of about `target` bytes of random pixels, generated chunk by chunk.
+
+    Stored (level 0) deflate keeps the size predictable; nothing holds the whole file.
+    """
+
+    target: int
+    width: int = 1024
+    seed: int = 7
+
+    def chunks(self) -> Iterator[bytes]:
+        row_bytes = self.width * 3
+        rows = max(1, self.target // (row_bytes + 1))
+        rng = random.Random(self.seed)
+        yield b"\x89PNG\r\n\x1a\n"
+        yield png_chunk(b"IHDR", struct.pack(">IIBBBBB", self.width, rows, 8, 2, 0, 0, 0))
+        compressor = zlib.compressobj(0)
+        batch = 64
+        for start in range(0, rows, batch):
+            raw = b"".join(
+                b"\x00" + rng.randbytes(row_bytes) for _ in range(min(batch, rows - start))
+            )
+            data = compressor.compress(raw)
+            if data:
+                yield png_chunk(b"IDAT", data)
+        yield png_chunk(b"IDAT", compressor.flush())
+        yield png_chunk(b"IEND", b"")
+
+    def measure(self) -> tuple[int, str]:
+        """(size, sha256) of the file, computed by generating it once."""
+        digest, size = hashlib.sha256(), 0
+        for chunk in self.chunks():
+            digest.update(chunk)
+            size += len(chunk)
+        return size, digest.hexdigest()
+
+
+def multipart_chunks(
+    file_chunks: Callable[[], Iterator[bytes]],
+    filename: str = "iris.png",
+    content_type: str = "image/png",
+) -> Callable[[], Iterator[bytes]]:
+    def generate() -> Iterator[bytes]:
+        yield (
+            f"--{BOUNDARY}\r\n"
+            f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+            f"Content-Type: {content_type}\r\n\r\n"
+        ).encode()
+        yield from file_chunks()
+        yield f"\r\n--{BOUNDARY}--\r\n".encode()
+
+    return generate
+
+
+class StreamedBody(io.RawIOBase):
+    """A request body produced on demand by a generator: never whole in memory.
+
+    The test client measures a body by seeking to its end; that is all `seek` supports.
+    `bytes_read` tells how far the app really read.
+    """
+
+    def __init__(self, factory: Callable[[], Iterator[bytes]], length: int | None = None) -> None:
+        super().__init__()
+        self._factory = factory
+        self.length = length if length is not None else sum(len(c) for c in factory())
+        self._chunks: Iterator[bytes] | None = None
+        self._pending = b""
+        self.position = 0
+        self.bytes_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.position = self.length + offset if whence == 2 else offset
+        return self.position
+
+    def readinto(self, buffer) -> int:
+        if self._chunks is None:
+            self._chunks = self._factory()
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._pending = chunk
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        self.bytes_read += n
+        self.position += n
+        return n
+
+
+def post_streamed(
+    client: FlaskClient, headers: dict[str, str], body: StreamedBody, *, chunked: bool = False
+):
+    """POST a streamed multipart body; `chunked` sends no Content-Length."""
+    extra: dict[str, str] = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
+    overrides = {}
+    if chunked:
+        extra["Transfer-Encoding"] = "chunked"
+        overrides["wsgi.input_terminated"] = True  # what gunicorn sets for chunked bodies
+    return client.post(
+        CAPTURES, input_stream=body, headers={**headers, **extra}, environ_overrides=overrides
+    )
+
+
+def upload(
+    client: FlaskClient,
+    headers: dict[str, str],
+    data: bytes,
+    filename: str = "iris.jpg",
+    content_type: str = "image/jpeg",
+):
+    return client.post(
+        CAPTURES,
+        data={"file": (io.BytesIO(data), filename, content_type)},
+        headers=headers,
+        content_type="multipart/form-data",
+    )
+
+
+def grant_biometric_consent(client: FlaskClient, headers: dict[str, str]) -> None:
+    documents = client.get(
+        f"{CONSENTS}documents", query_string={"type": "biometric_capture", "jurisdiction": "bipa"}
+    ).get_json()["items"]
+    response = client.post(
+        CONSENTS,
+        json={
+            "consent_type": "biometric_capture",
+            "jurisdiction": "bipa",
+            "granted": True,
+            "document_version": documents[0]["version"],
+        },
+        headers=headers,
+    )
+    assert response.status_code == 201, response.get_json()
+
+
+@pytest.fixture
+def uploader(make_user, auth_headers, consent_documents, client):
+    """A verified user with a live biometric_capture consent, and their bearer headers."""
+
+    def _make(*, verified: bool = True, consent: bool = True):
+        user = make_user(is_verified=verified)
+        headers = auth_headers(user)
+        if consent:
+            grant_biometric_consent(client, headers)
+        return user, headers
+
+    return _make
+
+
+@pytest.fixture
+def raw_s3(services: TestServices) -> Minio:
+    """A plain MinIO client, independent of ours, to look at what reached the bucket."""
+    return Minio(
+        services.s3_endpoint,
+        services.s3_access_key,
+        services.s3_secret_key,
+        secure=False,
+        region="us-east-1",
+    )
+
+
+def objects_under(raw: Minio, bucket: str, prefix: str) -> list[str]:
+    if not raw.bucket_exists(bucket):
+        return []
+    return [o.object_name for o in raw.list_objects(bucket, prefix=prefix, recursive=True)]
+
+
+def read_object(raw: Minio, bucket: str, key: str) -> bytes:
+    response = raw.get_object(bucket, key)
+    try:
+        return response.read()
+    finally:
+        response.close()
+        response.release_conn()
+
+
+def user_prefix(user_id: uuid.UUID) -> str:
+    return f"users/{user_id}/captures/"

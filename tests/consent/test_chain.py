@@ -1,0 +1,198 @@
+"""Tamper evidence (hash chain + verify) and append-only enforcement by PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import delete, select, text
+from sqlalchemy.exc import DBAPIError
+
+from irisvue.consent.chain import GENESIS_HASH, compute_hash
+from irisvue.consent.services import allow_ledger_erasure
+from irisvue.extensions import db
+from irisvue.models import ConsentRecord, User
+from irisvue.models.base import utcnow
+from tests.consent.conftest import CONSENTS, record
+
+HISTORY = CONSENTS + "history"
+TRIGGER = "consent_records_append_only"
+
+
+@pytest.fixture
+def chain(client, member):
+    """A user with four records."""
+    user, headers = member
+    for consent_type, granted in [
+        ("data_processing", True),
+        ("marketing", True),
+        ("biometric_capture", True),
+        ("marketing", False),
+    ]:
+        assert record(client, headers, consent_type, granted=granted).status_code in (201, 202)
+    return user, headers
+
+
+def _verify_api(client, headers) -> dict:
+    response = client.get(HISTORY, query_string={"verify": "true", "limit": 1}, headers=headers)
+    assert response.status_code == 200
+    return response.get_json()["verification"]
+
+
+def _verify_cli(app, user):
+    return app.test_cli_runner().invoke(args=["consent", "verify", str(user.id)])
+
+
+def _tamper(app, sql: str, **params) -> None:
+    """What an attacker with database access would do: bypass the trigger and edit."""
+    with app.app_context():
+        db.session.execute(text(f"ALTER TABLE consent_records DISABLE TRIGGER {TRIGGER}"))
+        db.session.execute(text(sql), params)
+        db.session.execute(text(f"ALTER TABLE consent_records ENABLE TRIGGER {TRIGGER}"))
+        db.session.commit()
+
+
+def test_an_untouched_chain_verifies(app, client, chain):
+    user, headers = chain
+    report = _verify_api(client, headers)
+    last = client.get(HISTORY, headers=headers).get_json()["items"][-1]
+    assert report == {
+        "intact": True,
+        "checked": 4,
+        "head_hash": last["record_hash"],
+        "broken_at_seq": None,
+        "broken_record_id": None,
+        "reason": None,
+    }
+    result = _verify_cli(app, user)
+    assert result.exit_code == 0, result.output
+    assert "intact: 4 record(s)" in result.output
+
+
+def test_an_edited_record_breaks_the_chain(app, client, chain):
+    user, headers = chain
+    _tamper(
+        app, "UPDATE consent_records SET granted = false WHERE user_id = :u AND seq = 2", u=user.id
+    )
+
+    report = _verify_api(client, headers)
+    assert (report["intact"], report["broken_at_seq"], report["reason"]) == (
+        False,
+        2,
+        "hash_mismatch",
+    )
+    result = _verify_cli(app, user)
+    assert result.exit_code == 1
+    assert "BROKEN at seq 2" in result.output
+    assert "hash_mismatch" in result.output
+
+
+def test_a_rehashed_edit_still_breaks_the_next_link(app, client, chain):
+    user, headers = chain
+    # The attacker also recomputes the edited record's own hash...
+    with app.app_context():
+        forged = db.session.scalars(
+            select(ConsentRecord).where(ConsentRecord.user_id == user.id, ConsentRecord.seq == 3)
+        ).one()
+        forged.granted = False
+        new_hash = compute_hash(forged)
+        db.session.rollback()
+    _tamper(
+        app,
+        "UPDATE consent_records SET granted = false, record_hash = :h "
+        "WHERE user_id = :u AND seq = 3",
+        h=new_hash,
+        u=user.id,
+    )
+    # ...but record 4 still points at the original.
+    report = _verify_api(client, headers)
+    assert (report["intact"], report["broken_at_seq"], report["reason"]) == (
+        False,
+        4,
+        "prev_hash_mismatch",
+    )
+
+
+def test_a_removed_record_breaks_the_chain(app, client, chain):
+    user, headers = chain
+    _tamper(app, "DELETE FROM consent_records WHERE user_id = :u AND seq = 2", u=user.id)
+    report = _verify_api(client, headers)
+    assert (report["intact"], report["broken_at_seq"], report["reason"]) == (False, 3, "seq_gap")
+    assert _verify_cli(app, user).exit_code == 1
+
+
+def test_verify_cli_rejects_a_malformed_user_id(app):
+    result = app.test_cli_runner().invoke(args=["consent", "verify", "not-a-uuid"])
+    assert result.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE consent_records SET granted = NOT granted",
+        "UPDATE consent_records SET record_hash = prev_hash",
+        "DELETE FROM consent_records",
+    ],
+)
+def test_postgresql_refuses_update_and_delete(app, client, chain, statement):
+    _, headers = chain
+    with app.app_context():
+        with pytest.raises(DBAPIError, match="append-only"):
+            db.session.execute(text(statement))
+        db.session.rollback()
+    assert _verify_api(client, headers)["intact"] is True
+    assert len(client.get(HISTORY, headers=headers).get_json()["items"]) == 4
+
+
+def test_deleting_the_user_cascades_only_during_an_erasure(app, chain):
+    user, _ = chain
+    with app.app_context():
+        with pytest.raises(DBAPIError, match="append-only"):
+            db.session.execute(delete(User).where(User.id == user.id))
+        db.session.rollback()
+
+        allow_ledger_erasure(db.session)
+        db.session.execute(delete(User).where(User.id == user.id))
+        db.session.commit()
+        left = db.session.scalars(
+            select(ConsentRecord).where(ConsentRecord.user_id == user.id)
+        ).all()
+        assert left == []
+
+        # The permission died with its transaction.
+        other = User(email="after-erasure@example.com")
+        db.session.add(other)
+        db.session.commit()
+        db.session.add(_copy_of_genesis(other))
+        db.session.commit()
+        with pytest.raises(DBAPIError, match="append-only"):
+            db.session.execute(delete(ConsentRecord).where(ConsentRecord.user_id == other.id))
+        db.session.rollback()
+
+
+@pytest.mark.usefixtures("chain")
+def test_erasure_does_not_allow_updates(app):
+    with app.app_context():
+        allow_ledger_erasure(db.session)
+        with pytest.raises(DBAPIError, match="UPDATE refused"):
+            db.session.execute(text("UPDATE consent_records SET granted = true"))
+        db.session.rollback()
+
+
+def _copy_of_genesis(user: User) -> ConsentRecord:
+    entry = ConsentRecord(
+        id=uuid.uuid4(),
+        user_id=user.id,
+        seq=1,
+        consent_type="marketing",
+        jurisdiction="gdpr",
+        locale="en",
+        granted=True,
+        granted_at=utcnow(),
+        document_version=1,
+        document_sha256="0" * 64,
+        prev_hash=GENESIS_HASH,
+        created_at=utcnow(),
+    )
+    entry.record_hash = compute_hash(entry)
+    return entry

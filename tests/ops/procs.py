@@ -1,0 +1,146 @@
+"""Real server processes for the ops tests: start, wait for HTTP, stop, clean up."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """This process's environment (the test stack's) for a child, venv first on PATH."""
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env.update(extra)
+    return env
+
+
+def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def group_alive(pgid: int) -> bool:
+    """True while a live (non-zombie) process remains in process group `pgid`."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited while we looked
+        state, group = fields[0], int(fields[2])
+        if group == pgid and state != "Z":
+            return True
+    return False
+
+
+@dataclass
+class Server:
+    """A process started in its own session, output in `log`."""
+
+    proc: subprocess.Popen[bytes]
+    log: Path
+    extra_groups: set[int] = field(default_factory=set)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_ok(self, url: str, timeout: float = 90.0) -> bytes:
+        """Polls `url` until it answers 200; fails early if the process died."""
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"exited with {self.proc.returncode}:\n{self.output()}")
+            try:
+                status, body = http_get(url, timeout=3)
+            except OSError as exc:
+                last = repr(exc)
+            else:
+                if status == 200:
+                    return body
+                last = f"HTTP {status}: {body[:500]!r}"
+            time.sleep(0.25)
+        raise AssertionError(f"{url} not OK after {timeout}s ({last}):\n{self.output()[-4000:]}")
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        """SIGTERM to the process group; returns the exit code (fails if it hangs)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired as exc:
+            self.kill()
+            raise AssertionError(
+                f"still running {timeout}s after SIGTERM:\n{self.output()}"
+            ) from exc
+
+    def kill(self) -> None:
+        # honcho starts each Procfile process in a session of its own.
+        self.extra_groups.update(int(m[2]) for m in HONCHO_STARTED.finditer(self.output()))
+        for group in {self.proc.pid, *self.extra_groups}:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(10)
+
+    def children_gone(self, timeout: float = 10.0) -> bool:
+        """Every process of every Procfile process's group has exited."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not any(group_alive(pgid) for pgid in self.extra_groups):
+                return True
+            time.sleep(0.1)
+        return False
+
+
+@contextlib.contextmanager
+def start(argv: list[str], env: dict[str, str], log: Path) -> Iterator[Server]:
+    """Runs `argv` from the repository root; whatever is left is killed on exit."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = Server(proc, log)
+    try:
+        yield server
+    finally:
+        if proc.poll() is None or server.extra_groups:
+            server.kill()
+
+
+HONCHO_STARTED = re.compile(r"(\w+)(?:\.\d+)? +started \(pid=(\d+)\)")
+HONCHO_STOPPED = re.compile(r"(\w+)(?:\.\d+)? +stopped \(rc=(-?\d+)\)")
+
+
+def honcho_children(server: Server, names: set[str], timeout: float = 20.0) -> dict[str, int]:
+    """Pids of the Procfile processes honcho started (each leads its own session)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = {m[1]: int(m[2]) for m in HONCHO_STARTED.finditer(server.output())}
+        server.extra_groups.update(found.values())
+        if names <= set(found):
+            return found
+        if server.proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    raise AssertionError(f"honcho did not start {names}:\n{server.output()}")

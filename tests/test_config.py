@@ -1,0 +1,246 @@
+"""Configuration: production refusals, the embedded default, shared dev secrets, CORS."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from irisvue import create_app
+from irisvue.config import ConfigError, from_env, parse_origins
+
+REPO = Path(__file__).resolve().parent.parent
+# Every variable the app reads, so a subprocess starts from a known-empty config.
+APP_VARIABLES = (
+    "IRISVUE_ENV",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "S3_ENDPOINT",
+    "S3_ACCESS_KEY",
+    "S3_SECRET_KEY",
+    "S3_BUCKET_NAME",
+    "S3_SECURE",
+    "S3_REGION",
+    "S3_SSE",
+    "SECRET_KEY",
+    "JWT_SECRET_KEY",
+    "MASTER_KEYS",
+    "CORS_ORIGINS",
+    "SMTP_HOST",
+    "SMTP_PORT",
+    "MAIL_FROM",
+)
+
+
+def clean_env(instance: Path, **settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in APP_VARIABLES}
+    env.update(
+        {
+            "PYTHONPATH": str(REPO),
+            "PYTHON_DOTENV_DISABLED": "1",  # a developer's .env must not fill the gaps
+            "IRISVUE_INSTANCE_PATH": str(instance),
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    env.update(settings)
+    return env
+
+
+@pytest.fixture
+def production_env(services, tmp_path) -> dict[str, str]:
+    """A complete production configuration pointing at the run's real services."""
+    return {
+        "IRISVUE_ENV": "production",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "JWT_SECRET_KEY": secrets.token_urlsafe(48),
+        "MASTER_KEYS": f"prod1:{secrets.token_urlsafe(32)}",
+        "DATABASE_URL": services.database_url,
+        "REDIS_URL": services.redis_url,
+        "S3_ENDPOINT": services.s3_endpoint,
+        "S3_ACCESS_KEY": services.s3_access_key,
+        "S3_SECRET_KEY": services.s3_secret_key,
+        "S3_BUCKET_NAME": services.s3_bucket,
+        "S3_REGION": "us-east-1",
+        "CORS_ORIGINS": "https://app.irisvue.test",
+    }
+
+
+def import_wsgi(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "import wsgi; print(wsgi.app.config['IRISVUE_ENV'])"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_complete_production_env_starts(production_env, tmp_path):
+    done = import_wsgi(clean_env(tmp_path, **production_env))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "production"
+    # Production never writes generated secrets.
+    assert not (tmp_path / "secrets.json").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("change", "setting"),
+    [
+        ({"SECRET_KEY": "changeme"}, "SECRET_KEY"),
+        ({"SECRET_KEY": "short-but-random-7f3a"}, "SECRET_KEY"),
+        ({"JWT_SECRET_KEY": None}, "JWT_SECRET_KEY"),
+        ({"MASTER_KEYS": None}, "MASTER_KEYS"),
+        ({"DATABASE_URL": "sqlite:////tmp/irisvue.sqlite3"}, "DATABASE_URL"),
+        ({"REDIS_URL": None}, "REDIS_URL"),
+        ({"S3_ENDPOINT": None}, "S3_ENDPOINT"),
+        ({"S3_SECRET_KEY": "minioadmin"}, "S3_SECRET_KEY"),
+        ({"CORS_ORIGINS": "*"}, "CORS_ORIGINS"),
+        ({"CORS_ORIGINS": '["https://app.irisvue.test", "*"]'}, "CORS_ORIGINS"),
+    ],
+    ids=lambda value: (
+        "-".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else None
+    ),
+)
+def test_production_refuses_unsafe_setting_with_one_line(production_env, tmp_path, change, setting):
+    settings = {**production_env, **change}
+    env = clean_env(tmp_path, **{k: v for k, v in settings.items() if v is not None})
+    done = import_wsgi(env)
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert setting in lines[0]
+    assert "Traceback" not in done.stderr
+    for value in change.values():  # never echo the secret it refuses
+        if value and "KEY" in setting:
+            assert value not in lines[0].replace(setting, "")
+
+
+def test_embedded_default_with_no_configuration(tmp_path):
+    config = from_env({}, tmp_path)
+    assert config["IRISVUE_ENV"] == "development"
+    assert config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'irisvue.sqlite3'}"
+    assert config["REDIS_URL"] is None
+    assert config["S3_ENDPOINT"] is None
+    assert config["STORAGE_DIR"] == str(tmp_path / "objects")
+    assert config["SMTP_HOST"] is None
+    assert config["CORS_ORIGINS"] == []
+    assert config["APP_NAME"] == "IrisVue"
+    for name in ("SECRET_KEY", "JWT_SECRET_KEY"):
+        assert len(config[name].encode()) >= 32
+    assert config["SECRET_KEY"] != config["JWT_SECRET_KEY"]
+    assert len(config["MASTER_KEYS"]) == 1
+    secrets_file = tmp_path / "secrets.json"
+    assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
+
+
+def test_dev_secrets_generated_once_and_shared(tmp_path):
+    first = from_env({}, tmp_path)
+    second = from_env({}, tmp_path)
+    for name in ("SECRET_KEY", "JWT_SECRET_KEY", "MASTER_KEYS"):
+        assert first[name] == second[name]
+    # Given secrets win over generated ones.
+    given = from_env({"SECRET_KEY": "s" * 40}, tmp_path)
+    assert given["SECRET_KEY"] == "s" * 40
+    assert given["JWT_SECRET_KEY"] == first["JWT_SECRET_KEY"]
+    # Another instance folder gets its own.
+    assert from_env({}, tmp_path / "other")["SECRET_KEY"] != first["SECRET_KEY"]
+
+
+def test_dev_secrets_agree_across_concurrent_processes(tmp_path):
+    """gunicorn workers start together; they must all sign with one key."""
+    instance = tmp_path / "instance"
+    script = (
+        "import json, sys; from pathlib import Path; from irisvue.config import from_env; "
+        "c = from_env({}, Path(sys.argv[1])); "
+        "print(json.dumps([c['SECRET_KEY'], c['JWT_SECRET_KEY'], c['MASTER_KEYS']]))"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(instance)],
+            cwd=REPO,
+            env=clean_env(instance),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outputs = []
+    try:
+        for proc in procs:
+            out, err = proc.communicate(timeout=60)
+            assert proc.returncode == 0, err
+            outputs.append(json.loads(out))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert all(output == outputs[0] for output in outputs)
+    on_disk = json.loads((instance / "secrets.json").read_text())
+    assert outputs[0][0] == on_disk["SECRET_KEY"]
+
+
+def test_cors_origins_accepts_json_list_or_commas():
+    assert parse_origins('["https://a.test", "https://b.test"]') == [
+        "https://a.test",
+        "https://b.test",
+    ]
+    assert parse_origins(" https://a.test , https://b.test ,") == [
+        "https://a.test",
+        "https://b.test",
+    ]
+    assert parse_origins("") == []
+    with pytest.raises(ConfigError):
+        parse_origins('["https://a.test", 3]')
+
+
+@pytest.mark.parametrize("name", ["MAX_UPLOAD_MB", "HEALTH_TIMEOUT_SECONDS"])
+def test_bad_number_setting_names_the_variable(tmp_path, name):
+    with pytest.raises(ConfigError, match=name):
+        from_env({name: "twenty"}, tmp_path)
+
+
+ALLOWED = "https://app.irisvue.test"
+
+
+def test_cors_allows_only_configured_origins(stack_env, monkeypatch):
+    monkeypatch.setenv("CORS_ORIGINS", f'["{ALLOWED}", "https://admin.irisvue.test"]')
+    client = create_app().test_client()
+
+    allowed = client.get("/health", headers={"Origin": ALLOWED})
+    assert allowed.status_code == 200
+    assert allowed.headers["Access-Control-Allow-Origin"] == ALLOWED
+    assert "Origin" in allowed.headers.get("Vary", "")
+    assert "Access-Control-Allow-Credentials" not in allowed.headers
+
+    preflight = client.options(
+        "/api/openapi.json",
+        headers={"Origin": ALLOWED, "Access-Control-Request-Method": "GET"},
+    )
+    assert preflight.headers["Access-Control-Allow-Origin"] == ALLOWED
+
+    for origin in ("https://evil.test", "https://app.irisvue.test.evil.test", "null"):
+        other = client.get("/health", headers={"Origin": origin})
+        assert other.status_code == 200
+        assert "Access-Control-Allow-Origin" not in other.headers, origin
+        preflight = client.options(
+            "/health", headers={"Origin": origin, "Access-Control-Request-Method": "GET"}
+        )
+        assert "Access-Control-Allow-Origin" not in preflight.headers, origin
+
+
+def test_no_cors_origins_means_no_cross_origin_access(stack_env, monkeypatch):
+    monkeypatch.delenv("CORS_ORIGINS", raising=False)
+    client = create_app().test_client()
+    response = client.get("/health", headers={"Origin": ALLOWED})
+    assert "Access-Control-Allow-Origin" not in response.headers
