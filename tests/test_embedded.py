@@ -6,6 +6,7 @@ import json
 import os
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from irisvue import create_app
 from irisvue.extensions import db
 
 REPO = Path(__file__).resolve().parent.parent
-FLASK = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "flask"
+FLASK = Path(sys.executable).parent / "flask"  # the flask of the interpreter running the tests
 # Everything that would switch a part away from the embedded stack.
 STACK_VARIABLES = (
     "IRISVUE_ENV",
