@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask.sessions import SessionInterface
 from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -23,13 +24,27 @@ except PackageNotFoundError:  # running from a source tree without install
     __version__ = "0.0.0"
 
 # Feature blueprints, registered in this order (each module exposes `blp`).
-MODULES = ("health", "auth", "jobs", "consent", "captures")
+MODULES = ("health", "auth", "jobs", "consent", "captures", "privacy")
 
 
 class IrisVueApi(Api):
     """flask-smorest's Api, documenting errors as problem+json documents."""
 
     ERROR_SCHEMA = ProblemSchema
+
+
+class StatelessSessionInterface(SessionInterface):
+    """No cookie sessions: the API authenticates with bearer tokens only.
+
+    Flask's default interface derives a signing key on every request even when
+    no session is used; this one costs nothing and never sets a cookie.
+    """
+
+    def open_session(self, app: Flask, request: Any) -> None:
+        return None  # Flask then uses a null session
+
+    def save_session(self, app: Flask, session: Any, response: Any) -> None:
+        return None
 
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -97,7 +112,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     jwt.init_app(app)
-    cors.init_app(app, origins=app.config["CORS_ORIGINS"] or [], supports_credentials=False)
+    if app.config["CORS_ORIGINS"]:
+        # Browsers call the API only; probes and /metrics need no CORS work.
+        cors.init_app(
+            app,
+            resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}},
+            supports_credentials=False,
+        )
+    app.session_interface = StatelessSessionInterface()
     init_redis(app)
     init_storage(app)
     init_jobs(app)

@@ -217,7 +217,7 @@ def test_cors_allows_only_configured_origins(stack_env, monkeypatch):
     monkeypatch.setenv("CORS_ORIGINS", f'["{ALLOWED}", "https://admin.irisvue.test"]')
     client = create_app().test_client()
 
-    allowed = client.get("/health", headers={"Origin": ALLOWED})
+    allowed = client.get("/api/openapi.json", headers={"Origin": ALLOWED})
     assert allowed.status_code == 200
     assert allowed.headers["Access-Control-Allow-Origin"] == ALLOWED
     assert "Origin" in allowed.headers.get("Vary", "")
@@ -230,13 +230,29 @@ def test_cors_allows_only_configured_origins(stack_env, monkeypatch):
     assert preflight.headers["Access-Control-Allow-Origin"] == ALLOWED
 
     for origin in ("https://evil.test", "https://app.irisvue.test.evil.test", "null"):
-        other = client.get("/health", headers={"Origin": origin})
+        other = client.get("/api/openapi.json", headers={"Origin": origin})
         assert other.status_code == 200
         assert "Access-Control-Allow-Origin" not in other.headers, origin
         preflight = client.options(
-            "/health", headers={"Origin": origin, "Access-Control-Request-Method": "GET"}
+            "/api/openapi.json",
+            headers={"Origin": origin, "Access-Control-Request-Method": "GET"},
         )
         assert "Access-Control-Allow-Origin" not in preflight.headers, origin
+
+
+def test_cors_covers_the_api_only(stack_env, monkeypatch):
+    """Probes and /metrics are for operators, never for a browser on another origin."""
+    monkeypatch.setenv("CORS_ORIGINS", f'["{ALLOWED}"]')
+    client = create_app().test_client()
+    for path in ("/health", "/metrics"):
+        response = client.get(path, headers={"Origin": ALLOWED})
+        assert "Access-Control-Allow-Origin" not in response.headers, path
+
+
+def test_no_session_cookie_is_ever_set(client):
+    """The API is stateless: no Flask cookie session, even on errors."""
+    for path in ("/health", "/nope", "/api/openapi.json"):
+        assert "Set-Cookie" not in client.get(path).headers
 
 
 def test_no_cors_origins_means_no_cross_origin_access(stack_env, monkeypatch):
