@@ -22,173 +22,31 @@ Results are also written to bench/results/health-<time>.json.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
-import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
-DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/irisvue_bench"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def prepare_database(url: str, env: dict[str, str]) -> None:
-    """Creates the scratch database when missing and migrates it to head."""
-    import sqlalchemy as sa
-
-    target = sa.make_url(url)
-    admin = sa.create_engine(
-        target.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
-    )
-    with admin.connect() as conn:
-        exists = conn.execute(
-            sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": target.database}
-        ).scalar()
-        if not exists:
-            conn.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
-    admin.dispose()
-    subprocess.run(
-        [str(VENV_BIN / "flask"), "--app", "wsgi", "db", "upgrade"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-
-
-def check_redis(url: str) -> None:
-    from redis import Redis
-
-    client = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-    try:
-        client.ping()
-    finally:
-        client.close()
-
-
-@contextlib.contextmanager
-def gunicorn(app: str, port: int, env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
-    """One gunicorn with the project's config; yields (base URL, arbiter pid), stops it after."""
-    argv = [str(VENV_BIN / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py"), app]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            argv,
-            cwd=ROOT,
-            env={**env, "BIND": f"127.0.0.1:{port}"},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        yield f"http://127.0.0.1:{port}", proc.pid
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-
-
-def wait_ok(url: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=3) as response:
-                if response.status == 200:
-                    return
-        except urllib.error.HTTPError as exc:
-            last = f"HTTP {exc.code}: {exc.read()[:300]!r}"
-        except OSError as exc:
-            last = repr(exc)
-        time.sleep(0.25)
-    raise SystemExit(f"bench: {url} not ready after {timeout}s ({last})")
-
-
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-def _ms(value: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
-    return float(number) * _UNITS[unit]
-
-
-def cpu_seconds(arbiter: int) -> float:
-    """CPU time (user + system) of a gunicorn arbiter and its live workers."""
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        pid, ppid = int(stat.parent.name), int(fields[1])
-        if arbiter in (pid, ppid):
-            total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def measure(url: str, arbiter: int, args: argparse.Namespace) -> dict:
-    """wrk's figures plus the server's CPU time per request (robust to a busy machine)."""
-    before = cpu_seconds(arbiter)
-    row = run_wrk(url, args.duration, args.connections, args.wrk_threads)
-    row["cpu_us_per_req"] = (cpu_seconds(arbiter) - before) / max(row["requests"], 1) * 1e6
-    return row
-
-
-def run_wrk(url: str, seconds: int, connections: int, threads: int) -> dict[str, float]:
-    argv = [
-        "wrk",
-        f"-t{threads}",
-        f"-c{connections}",
-        f"-d{seconds}s",
-        "--timeout",
-        "10s",
-        "--latency",
-        url,
-    ]
-    output = subprocess.run(
-        argv, capture_output=True, text=True, check=True, timeout=seconds + 60
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.MULTILINE))
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    errors = re.search(r"Socket errors:.*", output)
-    return {
-        "requests_per_s": rps,
-        "p50_ms": _ms(latency["50"]),
-        "p99_ms": _ms(latency["99"]),
-        "requests": int(re.search(r"(\d+) requests in", output).group(1)),  # type: ignore[union-attr]
-        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
-        "socket_errors": errors.group(0) if errors else "",
-    }
-
-
-def median_run(rows: list[dict]) -> dict:
-    """The run with the median throughput (its own latencies, not a mix of runs)."""
-    ordered = sorted(rows, key=lambda row: row["requests_per_s"])
-    return {**ordered[len(ordered) // 2], "rounds_rps": [row["requests_per_s"] for row in rows]}
+from common import (
+    app_env,
+    busy_warning,
+    check_redis,
+    database_url,
+    free_port,
+    gunicorn,
+    load_average,
+    measure,
+    median_run,
+    prepare_database,
+    redis_url,
+    require_wrk,
+    run_wrk,
+    wait_ok,
+    write_results,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,28 +64,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    if shutil.which("wrk") is None:
-        print("bench: wrk is not installed (Debian: apt-get install -y wrk)", file=sys.stderr)
+    if not require_wrk():
         return 2
-    database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
-    redis_url = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL)
-
+    database, redis = database_url(), redis_url()
     workdir = Path(tempfile.mkdtemp(prefix="irisvue-bench-"))
-    passthrough = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "TMPDIR"}}
-    env = {
-        **passthrough,
-        "IRISVUE_ENV": "development",
-        "IRISVUE_INSTANCE_PATH": str(workdir / "instance"),
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "RATELIMIT_ENABLED": "false",
-        "LOG_LEVEL": "WARNING",
-        "WEB_CONCURRENCY": str(args.workers),
-    }
+    env = app_env(workdir, args.workers)
     try:
-        prepare_database(database_url, env)
-        check_redis(redis_url)
-        targets: dict[str, str] = {}
+        prepare_database(database, env)
+        check_redis(redis)
         with (
             gunicorn("bench.hello_app:app", free_port(), env, workdir / "hello.log") as hello,
             gunicorn("wsgi:app", free_port(), env, workdir / "irisvue.log") as irisvue,
@@ -245,10 +89,12 @@ def main(argv: list[str] | None = None) -> int:
             runs: dict[str, list[dict]] = {name: [] for name in targets}
             for _ in range(args.rounds):
                 for name, (url, arbiter) in targets.items():
-                    runs[name].append(measure(url, arbiter, args))
+                    runs[name].append(
+                        measure(url, arbiter, args.duration, args.connections, args.wrk_threads)
+                    )
                     time.sleep(1)
             results = {name: median_run(rows) for name, rows in runs.items()}
-        report(args, results, database_url, redis_url)
+        report(args, results, database, redis)
     except subprocess.CalledProcessError as exc:
         print(f"bench: {exc.cmd[0]} failed:\n{exc.stderr or exc.stdout}", file=sys.stderr)
         return 1
@@ -286,27 +132,18 @@ def report(
         )
     for name, value in ratios.items():
         print(f"{name}: {value:.2f}")
-    load = os.getloadavg()[0]
     verdict = "met" if ratios["health/hello"] >= 0.9 else "NOT met"
-    print(f"SPEC budget /health >= 0.90x hello (req/s): {verdict}; load average {load:.1f}")
-    if load > (os.cpu_count() or 1) + 0.5:
-        print("bench: the machine is busy; trust the CPU-based ratios over the req/s ones")
-    out_dir = ROOT / "bench" / "results"
-    out_dir.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    (out_dir / f"health-{stamp}.json").write_text(
-        json.dumps(
-            {
-                "when": stamp,
-                "settings": vars(args),
-                "cpus": os.cpu_count(),
-                "database": database_url.rsplit("@", 1)[-1],
-                "redis": redis_url.rsplit("@", 1)[-1],
-                "results": results,
-                "ratios": ratios,
-            },
-            indent=2,
-        )
+    print(f"SPEC budget /health >= 0.90x hello (req/s): {verdict}; load average {load_average()}")
+    busy_warning()
+    write_results(
+        "health",
+        {
+            "settings": vars(args),
+            "database": database_url.rsplit("@", 1)[-1],
+            "redis": redis_url.rsplit("@", 1)[-1],
+            "results": results,
+            "ratios": ratios,
+        },
     )
 
 

@@ -133,7 +133,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from irisvue.docs import init_docs
 
     init_docs(app)  # Swagger UI's assets from the package: /api/docs works offline
-    api = IrisVueApi(app)
+    api = IrisVueApi(app, spec_kwargs={"extra_plugins": [errors.ProblemJsonPlugin()]})
     for name in MODULES:
         api.register_blueprint(import_module(f"irisvue.{name}").blp)
     errors.register_error_handlers(app)  # after Api(): ours replace smorest's

@@ -53,3 +53,7 @@ def register(app: Flask) -> None:
     from irisvue.captures.cli import keys_cli
 
     app.cli.add_command(keys_cli)
+
+    from irisvue.privacy.cli import privacy_cli
+
+    app.cli.add_command(privacy_cli)

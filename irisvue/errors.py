@@ -7,6 +7,7 @@ import contextlib
 from typing import Any
 
 import structlog
+from apispec import BasePlugin
 from flask import Flask, Response, current_app, json
 from marshmallow import Schema, fields
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -262,3 +263,34 @@ def init_request_guards(app: Flask) -> None:
                 return problem(413, "payload_too_large", "The request body is too large.")
         request.max_content_length = cap
         return None
+
+
+class ProblemJsonPlugin(BasePlugin):
+    """Documents every error response as `application/problem+json`, as served.
+
+    flask-smorest documents error responses (its own 422 and `alt_response`s)
+    with the default JSON media type; this rewrites them once, when the spec is
+    built, so clients and contract tests see the type the server really sends.
+    """
+
+    @staticmethod
+    def _as_problem(response: dict[str, Any]) -> dict[str, Any]:
+        content = response.get("content")
+        if isinstance(content, dict) and "application/json" in content:
+            response["content"] = {PROBLEM_MIMETYPE: content["application/json"]}
+        return response
+
+    def response_helper(self, response: dict, **kwargs: Any) -> dict | None:
+        # smorest registers only error responses as components (DEFAULT_ERROR, 422, ...).
+        return self._as_problem(dict(response))
+
+    def operation_helper(
+        self, path: str | None = None, operations: dict | None = None, **kwargs: Any
+    ) -> None:
+        for operation in (operations or {}).values():
+            if not isinstance(operation, dict):
+                continue
+            for status, response in (operation.get("responses") or {}).items():
+                is_error = str(status) == "default" or str(status)[:1] in {"4", "5"}
+                if is_error and isinstance(response, dict):
+                    self._as_problem(response)

@@ -171,3 +171,22 @@ def test_swagger_ui_renders_offline_in_headless_chromium(app, live_server, tmp_p
     assert [u for u in page_urls if not u.startswith(f"{origin}/")] == []
     # And no connection at all went anywhere but the test server.
     assert addresses and set(addresses) == {f"127.0.0.1:{live_server}"}
+
+
+def test_every_documented_error_is_problem_json(client):
+    """The document says what the server sends: errors are application/problem+json."""
+    spec = client.get("/api/openapi.json").get_json()
+    for name, response in spec["components"]["responses"].items():
+        assert list(response.get("content", {})) == ["application/problem+json"], name
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if not isinstance(operation, dict):
+                continue
+            for status, response in operation.get("responses", {}).items():
+                if status == "default" or status[0] in "45":
+                    content = response.get("content")
+                    assert content is None or list(content) == ["application/problem+json"], (
+                        method,
+                        path,
+                        status,
+                    )

@@ -313,5 +313,6 @@ def destroy_biometrics(user_id: uuid.UUID | None) -> dict[str, int]:
     result = db.session.execute(delete(Capture).where(Capture.user_id == user_id))
     db.session.commit()
     captures = result.rowcount or 0  # type: ignore[attr-defined]
-    log.info("biometrics_destroyed", user_id=str(user_id), captures=captures, objects=objects)
+    # Counts only: this runs for erasure and the retention sweep, which log no identities.
+    log.info("biometrics_destroyed", captures=captures, objects=objects)
     return {"captures": captures, "objects": objects}

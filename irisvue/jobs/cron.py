@@ -63,7 +63,7 @@ class JSONCronScheduler(CronScheduler):
 
 
 def build_scheduler(app: Flask, connection: Redis) -> JSONCronScheduler:
-    """The periodic jobs of IrisVue: today the outbox relay."""
+    """The periodic jobs of IrisVue: the outbox relay and the daily retention sweep."""
     from irisvue.jobs.runner import run_relay
 
     interval = int(app.config["JOB_RELAY_INTERVAL_SECONDS"])
@@ -78,6 +78,18 @@ def build_scheduler(app: Flask, connection: Redis) -> JSONCronScheduler:
         result_ttl=interval * 5,
         failure_ttl=int(app.config["JOB_FAILURE_TTL_SECONDS"]),
         name="irisvue.outbox.relay",
+    )
+    from irisvue.privacy.retention import run_sweep
+
+    hour = int(app.config["RETENTION_SWEEP_HOUR"]) % 24
+    scheduler.register(
+        run_sweep,
+        "default",
+        cron=f"0 {hour} * * *",
+        job_timeout=3600,
+        result_ttl=7 * 24 * 3600,
+        failure_ttl=int(app.config["JOB_FAILURE_TTL_SECONDS"]),
+        name="irisvue.retention.sweep",
     )
     return scheduler
 

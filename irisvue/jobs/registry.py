@@ -19,7 +19,13 @@ if TYPE_CHECKING:
 
 # Every module that defines handlers. A missing module is a deploy error, not a
 # silent "unknown kind" at run time: load_handlers() names it.
-HANDLER_MODULES: tuple[str, ...] = ("irisvue.mail", "irisvue.consent.jobs", "irisvue.auth.jobs")
+HANDLER_MODULES: tuple[str, ...] = (
+    "irisvue.mail",
+    "irisvue.consent.jobs",
+    "irisvue.auth.jobs",
+    "irisvue.privacy.export_jobs",
+    "irisvue.privacy.jobs",
+)
 
 QUEUE_NAMES: tuple[str, ...] = ("emails", "default", "exports")  # worker priority order
 

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from flask import Response, current_app
 from flask.views import MethodView
 from flask_jwt_extended import get_jwt_identity, jwt_required
 
-from irisvue.jobs import blp
+from irisvue.extensions import db
+from irisvue.jobs import blp, events
 from irisvue.jobs.schemas import JobSchema
 from irisvue.jobs.services import get_user_job
 from irisvue.models import Job
@@ -21,3 +23,27 @@ class JobByIdViews(MethodView):
     def get(self, item_id) -> tuple[Job, int, dict[str, str]]:
         """A background job of the current user: status, progress, result."""
         return get_user_job(item_id, get_jwt_identity()), 200, NO_STORE
+
+
+@blp.route("/<uuid:item_id>/events")
+class JobEventsViews(MethodView):
+    decorators = [jwt_required()]
+
+    @blp.response(
+        200,
+        {"type": "string"},
+        content_type="text/event-stream",
+        description="`event: job` with the job object on every change, until it ends",
+    )
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, item_id) -> Response:
+        """Live progress of a job of the current user, as Server-Sent Events."""
+        first = events.job_document(get_user_job(item_id, get_jwt_identity()))
+        db.session.remove()  # the stream holds no connection between polls
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        return Response(
+            events.job_events(app, item_id, first),
+            mimetype="text/event-stream",
+            headers=events.SSE_HEADERS,
+        )

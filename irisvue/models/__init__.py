@@ -5,6 +5,7 @@ from irisvue.models.capture import Capture
 from irisvue.models.consent import ConsentDocument, ConsentRecord
 from irisvue.models.email_token import EmailToken
 from irisvue.models.job import Job
+from irisvue.models.privacy import ErasureTombstone, PrivacyRequest
 from irisvue.models.session import Session
 from irisvue.models.user import User
 from irisvue.models.user_key import UserKey
@@ -15,7 +16,9 @@ __all__ = [
     "ConsentDocument",
     "ConsentRecord",
     "EmailToken",
+    "ErasureTombstone",
     "Job",
+    "PrivacyRequest",
     "Session",
     "User",
     "UserKey",

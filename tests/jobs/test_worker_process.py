@@ -107,7 +107,10 @@ def test_worker_py_cron_relays_the_outbox(app, make_user, mailbox, tmp_path, red
         assert _status(app, job_id) == "finished"
         assert len(mailbox.to(user.email)) == 1
         [scheduler] = CronScheduler.all(redis_raw)
-        assert [job.name for job in scheduler.get_jobs()] == ["irisvue.outbox.relay"]
+        assert [job.name for job in scheduler.get_jobs()] == [
+            "irisvue.outbox.relay",
+            "irisvue.retention.sweep",
+        ]
 
         proc.send_signal(signal.SIGTERM)  # warm shutdown, cron child included
         assert proc.wait(30) == 0, log_path.read_text()[-2000:]

@@ -1,0 +1,316 @@
+"""Benchmark: login against the Argon2 ceiling, and GET /api/v1/auth/me, one run.
+
+    .venv/bin/python bench/auth.py [--login-duration 20] [--me-duration 10] [--rounds 1]
+
+In one run (SPEC §7):
+1. The Argon2 ceiling: CPU time of one `PasswordHasher.verify` with the app's
+   parameters (irisvue.auth.passwords defaults, ARGON2_* overrides honoured),
+   measured before and after the load; ceiling = usable cores / CPU s per verify.
+2. GET /api/v1/auth/me with a valid access token at 32 connections, interleaved
+   with a bare Flask "hello" (bench/hello_app.py) under the same gunicorn
+   settings: req/s, p50/p99, ratio to the peer's 331 req/s and to hello.
+3. POST /api/v1/auth/login (valid credentials) at 64 connections: logins/s,
+   p50/p99, ratio to the ceiling (aim >= 0.9), each worker's peak RSS during
+   the run (kernel VmHWM, reset before the run, plus 20 ms VmRSS sampling;
+   aim <= 300 MiB), and whether a worker was replaced (pids before/after).
+
+gunicorn: the project's gunicorn.conf.py, 2 workers, PostgreSQL and Redis on
+loopback (BENCH_DATABASE_URL / BENCH_REDIS_URL, as bench/health.py), rate
+limits off. The CPU-based figures (server CPU per request) are the steadier
+ones on a machine shared with other work. Results also go to
+bench/results/auth-<time>.json. Everything it starts is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from common import (
+    RssSampler,
+    app_env,
+    busy_warning,
+    check_redis,
+    cpu_seconds,
+    database_url,
+    expect,
+    free_port,
+    gunicorn,
+    http_json,
+    load_average,
+    lua_script,
+    measure,
+    median_run,
+    memory_kib,
+    prepare_database,
+    redis_url,
+    require_wrk,
+    reset_peak,
+    run_wrk,
+    wait_ok,
+    wait_workers,
+    worker_pids,
+    write_results,
+)
+
+PEER_ME_RPS = 331.0  # FastAPI full-stack template's /users/me, SPEC §7
+LOGIN_RSS_BUDGET_MIB = 300
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def argon2_cpu_per_verify(samples: int) -> dict[str, Any]:
+    """Median CPU seconds (all threads of this process) of one verify, app's parameters."""
+    from argon2 import PasswordHasher
+
+    from irisvue.auth.passwords import password_defaults
+
+    params = password_defaults()
+    for name in ("ARGON2_TIME_COST", "ARGON2_MEMORY_COST", "ARGON2_PARALLELISM"):
+        if os.environ.get(name, "").strip():
+            params[name] = int(os.environ[name])
+    hasher = PasswordHasher(
+        time_cost=params["ARGON2_TIME_COST"],
+        memory_cost=params["ARGON2_MEMORY_COST"],
+        parallelism=params["ARGON2_PARALLELISM"],
+    )
+    hashed = hasher.hash("bench-password-1")
+    cpu, wall = [], []
+    for _ in range(samples):
+        c0, w0 = time.process_time(), time.perf_counter()
+        hasher.verify(hashed, "bench-password-1")
+        cpu.append(time.process_time() - c0)
+        wall.append(time.perf_counter() - w0)
+    return {
+        "params": {k: v for k, v in params.items() if k != "ARGON2_MAX_CONCURRENCY"},
+        "cpu_s": statistics.median(cpu),
+        "wall_s": statistics.median(wall),
+    }
+
+
+def register(base: str) -> tuple[str, str, str]:
+    """A fresh account via HTTP; returns (email, password, access token)."""
+    email = f"bench-{uuid.uuid4().hex[:12]}@example.com"
+    password = f"Bench-{uuid.uuid4().hex}"
+    body = expect(
+        *http_json("POST", base + "/api/v1/auth/register", {"email": email, "password": password}),
+        201,
+        "register",
+    )
+    return email, password, body["access_token"]
+
+
+def login_run(base: str, arbiter: int, args: argparse.Namespace, script: Path) -> dict[str, Any]:
+    workers = worker_pids(arbiter)
+    idle = {pid: memory_kib(pid) for pid in workers}
+    hwm_reset = all(reset_peak(pid) for pid in workers)
+    cpu_before, started = cpu_seconds(arbiter), time.monotonic()
+    with RssSampler(workers) as sampler:
+        row = run_wrk(
+            base + "/api/v1/auth/login",
+            args.login_duration,
+            args.login_connections,
+            args.wrk_threads,
+            script=script,
+            timeout=30,
+        )
+    elapsed = time.monotonic() - started
+    server_cpu = cpu_seconds(arbiter) - cpu_before
+    hwm = {pid: memory_kib(pid, "VmHWM") for pid in workers}
+    after = worker_pids(arbiter)
+    row.update(
+        server_cpu_s_per_login=server_cpu / max(row["requests"], 1),
+        server_cpu_utilisation=server_cpu / elapsed / usable_cores(),
+        worker_idle_rss_mib={pid: kib / 1024 for pid, kib in idle.items()},
+        worker_peak_rss_mib={
+            pid: max(hwm[pid] if hwm_reset else 0, sampler.peak_kib[pid]) / 1024 for pid in workers
+        },
+        peak_source="VmHWM (reset before the run) and sampled VmRSS"
+        if hwm_reset
+        else "sampled VmRSS every 20 ms (VmHWM could not be reset)",
+        workers_before=workers,
+        workers_after=after,
+        worker_replaced=after != workers,
+    )
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--login-duration", type=int, default=20, help="seconds of login load")
+    parser.add_argument("--login-connections", type=int, default=64)
+    parser.add_argument("--me-duration", type=int, default=10, help="seconds per /me round")
+    parser.add_argument("--me-connections", type=int, default=32)
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per URL")
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved hello / me rounds")
+    parser.add_argument("--argon2-samples", type=int, default=8)
+    parser.add_argument("--wrk-threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    if not require_wrk():
+        return 2
+
+    workdir = Path(tempfile.mkdtemp(prefix="irisvue-bench-auth-"))
+    env = app_env(workdir, args.workers)
+    try:
+        prepare_database(database_url(), env)
+        check_redis(redis_url())
+        argon2_before = argon2_cpu_per_verify(args.argon2_samples)
+        with (
+            gunicorn("bench.hello_app:app", free_port(), env, workdir / "hello.log") as hello,
+            gunicorn("wsgi:app", free_port(), env, workdir / "irisvue.log") as irisvue,
+        ):
+            base, arbiter = irisvue
+            wait_ok(hello[0] + "/")
+            wait_workers(arbiter, args.workers, base + "/health")
+            email, password, token = register(base)
+            me_script = lua_script(
+                workdir / "me.lua", "GET", None, {"Authorization": f"Bearer {token}"}
+            )
+            login_script = lua_script(
+                workdir / "login.lua",
+                "POST",
+                json.dumps({"email": email, "password": password}),
+                {"Content-Type": "application/json"},
+            )
+            bearer = {"Authorization": f"Bearer {token}"}
+            expect(*http_json("GET", base + "/api/v1/auth/me", None, bearer), 200, "GET /me")
+            targets = {
+                "hello": (hello[0] + "/", hello[1], None),
+                "me": (base + "/api/v1/auth/me", arbiter, me_script),
+            }
+            for url, _, script in targets.values():
+                run_wrk(url, args.warmup, args.me_connections, args.wrk_threads, script=script)
+            runs: dict[str, list[dict]] = {name: [] for name in targets}
+            for _ in range(args.rounds):
+                for name, (url, pid, script) in targets.items():
+                    runs[name].append(
+                        measure(
+                            url,
+                            pid,
+                            args.me_duration,
+                            args.me_connections,
+                            args.wrk_threads,
+                            script=script,
+                        )
+                    )
+                    time.sleep(1)
+            me_results = {name: median_run(rows) for name, rows in runs.items()}
+            load_me = load_average()
+            login = login_run(base, arbiter, args, login_script)
+            load_login = load_average()
+        argon2_after = argon2_cpu_per_verify(args.argon2_samples)
+    except subprocess.CalledProcessError as exc:
+        print(f"bench: {exc.cmd[0]} failed:\n{exc.stderr or exc.stdout}", file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    report(args, argon2_before, argon2_after, me_results, login, load_me, load_login)
+    return 0
+
+
+def report(
+    args: argparse.Namespace,
+    argon2_before: dict[str, Any],
+    argon2_after: dict[str, Any],
+    me: dict[str, dict],
+    login: dict[str, Any],
+    load_me: str,
+    load_login: str,
+) -> None:
+    cores = usable_cores()
+    cpu_per_verify = (argon2_before["cpu_s"] + argon2_after["cpu_s"]) / 2
+    ceiling = cores / cpu_per_verify
+    ratios = {
+        "me/peer 331 req/s": me["me"]["requests_per_s"] / PEER_ME_RPS,
+        "me/hello (req/s, same run)": me["me"]["requests_per_s"] / me["hello"]["requests_per_s"],
+        "me/hello by CPU": me["hello"]["cpu_us_per_req"] / me["me"]["cpu_us_per_req"],
+        "login/ceiling": login["requests_per_s"] / ceiling,
+        # What a dedicated box would reach: a verify's CPU over the server's CPU per login.
+        "login/ceiling by CPU": cpu_per_verify / login["server_cpu_s_per_login"],
+    }
+    print(
+        f"Argon2 {argon2_before['params']}: CPU per verify {argon2_before['cpu_s'] * 1000:.0f} ms "
+        f"before, {argon2_after['cpu_s'] * 1000:.0f} ms after the load "
+        f"(wall {argon2_before['wall_s'] * 1000:.0f} ms); ceiling {cores} cores / "
+        f"{cpu_per_verify * 1000:.0f} ms = {ceiling:.2f} logins/s"
+    )
+    print(
+        f"/me: wrk -t{args.wrk_threads} -c{args.me_connections} -d{args.me_duration}s, "
+        f"{args.rounds} interleaved round(s) with hello; {args.workers} workers; "
+        f"load average {load_me}"
+    )
+    print(
+        f"{'target':<8} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>10} {'non-2xx':>8}"
+    )
+    for name, row in me.items():
+        print(
+            f"{name:<8} {row['requests_per_s']:>10.1f} {row['p50_ms']:>8.2f} "
+            f"{row['p99_ms']:>8.2f} {row['cpu_us_per_req']:>10.0f} {row['non_2xx']:>8}"
+            f"  {row['socket_errors']}"
+        )
+    print(
+        f"login: wrk -t{args.wrk_threads} -c{args.login_connections} -d{args.login_duration}s; "
+        f"load average {load_login}"
+    )
+    print(
+        f"login    {login['requests_per_s']:>10.2f} {login['p50_ms']:>8.0f} "
+        f"{login['p99_ms']:>8.0f}  non-2xx {login['non_2xx']}  {login['socket_errors']}; "
+        f"server CPU {login['server_cpu_s_per_login'] * 1000:.0f} ms/login, "
+        f"{login['server_cpu_utilisation']:.0%} of {cores} cores"
+    )
+    for pid, peak in login["worker_peak_rss_mib"].items():
+        print(
+            f"worker {pid}: idle RSS {login['worker_idle_rss_mib'][pid]:.0f} MiB, "
+            f"peak {peak:.0f} MiB during the run (budget {LOGIN_RSS_BUDGET_MIB} MiB)"
+        )
+    print(f"peak from: {login['peak_source']}; worker replaced: {login['worker_replaced']}")
+    for name, value in ratios.items():
+        print(f"{name}: {value:.2f}")
+    peak = max(login["worker_peak_rss_mib"].values())
+    verdicts = {
+        "/me >= 660 req/s": me["me"]["requests_per_s"] >= 660,
+        "/me p99 <= 50 ms": me["me"]["p99_ms"] <= 50,
+        "login >= 0.90x ceiling": ratios["login/ceiling"] >= 0.9,
+        f"worker peak RSS <= {LOGIN_RSS_BUDGET_MIB} MiB": peak <= LOGIN_RSS_BUDGET_MIB,
+        "no worker killed": not login["worker_replaced"],
+    }
+    print(
+        "SPEC budgets: "
+        + "; ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in verdicts.items())
+    )
+    busy_warning()
+    path = write_results(
+        "auth",
+        {
+            "settings": vars(args),
+            "argon2": {"before": argon2_before, "after": argon2_after, "ceiling": ceiling},
+            "me": me,
+            "login": login,
+            "ratios": ratios,
+            "verdicts": verdicts,
+            "load_me": load_me,
+            "load_login": load_login,
+            "rss_budget_mib": LOGIN_RSS_BUDGET_MIB,
+        },
+    )
+    print(f"results: {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,359 @@
+"""Benchmark: capture uploads against a raw put_object to the same S3 endpoint, one run.
+
+    .venv/bin/python bench/upload.py [--repeats 5] [--sizes-mb 20,100] [--concurrency 4]
+
+Starts moto's standalone S3 server on loopback (the "same endpoint" for both
+sides) and gunicorn (project config, 1 worker, PostgreSQL and Redis as
+bench/health.py, rate limits off). Sets up one user: registered over HTTP,
+marked verified in the database (setup only), consent texts loaded with
+`flask release`, biometric consent granted over HTTP.
+
+1. Throughput: a ~20 MB PNG (random pixels, stored uncompressed) uploaded as
+   multipart through POST /api/v1/captures/ (http.client, streamed from
+   memory), interleaved with a minio `put_object` of the same bytes (same
+   SSE setting as the app): MB/s each (median of --repeats), ratio (SPEC §7:
+   >= 0.8x).
+2. Memory: the worker's peak RSS (VmHWM reset after an idle warm-up upload,
+   plus 20 ms VmRSS sampling) during --concurrency simultaneous uploads,
+   minus its idle RSS, per concurrent upload (SPEC: <= 16 MB, independent of
+   file size), for each size in --sizes-mb (MAX_UPLOAD_MB raised to fit).
+
+Every object is deleted after it is measured. Results also go to
+bench/results/upload-<time>.json. Everything it starts is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import io
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from common import (
+    MIB,
+    RssSampler,
+    app_env,
+    busy_warning,
+    check_redis,
+    cpu_seconds,
+    database_url,
+    expect,
+    free_port,
+    gunicorn,
+    http_json,
+    load_average,
+    memory_kib,
+    moto_server,
+    prepare_database,
+    redis_url,
+    reset_peak,
+    wait_workers,
+    write_results,
+)
+
+S3_ACCESS_KEY = "bench-access-key"
+S3_SECRET_KEY = "bench-secret-key-not-a-real-one"  # moto accepts any credentials
+S3_BUCKET = "irisvue-bench"
+PNG_WIDTH = 2048
+SEND_CHUNK = 256 * 1024
+MEMORY_BUDGET_MB = 16
+
+
+def make_png(target_bytes: int) -> bytes:
+    """A valid RGB PNG of random pixels, stored (compress_level=0), about `target_bytes`."""
+    from PIL import Image
+
+    height = max(1, target_bytes // (PNG_WIDTH * 3 + 1))
+    image = Image.frombytes("RGB", (PNG_WIDTH, height), os.urandom(PNG_WIDTH * height * 3))
+    out = io.BytesIO()
+    image.save(out, format="PNG", compress_level=0)
+    return out.getvalue()
+
+
+def upload(base: str, token: str, data: bytes) -> tuple[float, dict[str, Any]]:
+    """POST one multipart upload, streamed from memory; returns (seconds, response body)."""
+    import json
+
+    boundary = uuid.uuid4().hex
+    head = (
+        f"--{boundary}\r\n"
+        'Content-Disposition: form-data; name="file"; filename="iris.png"\r\n'
+        "Content-Type: image/png\r\n\r\n"
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    url = urlsplit(base)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=300)
+    started = time.perf_counter()
+    try:
+        conn.putrequest("POST", "/api/v1/captures/")
+        conn.putheader("Authorization", f"Bearer {token}")
+        conn.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
+        conn.putheader("Content-Length", str(len(head) + len(data) + len(tail)))
+        conn.endheaders()
+        conn.send(head)
+        view = memoryview(data)
+        for offset in range(0, len(data), SEND_CHUNK):
+            conn.send(view[offset : offset + SEND_CHUNK])
+        conn.send(tail)
+        response = conn.getresponse()
+        body = response.read()
+        elapsed = time.perf_counter() - started
+    finally:
+        conn.close()
+    if response.status != 201:
+        raise SystemExit(f"bench: upload answered {response.status}: {body[:300]!r}")
+    return elapsed, json.loads(body)
+
+
+def delete_capture(base: str, token: str, capture_id: str) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+    status, body = http_json("DELETE", f"{base}/api/v1/captures/{capture_id}", None, headers)
+    expect(status, body, 204, "DELETE capture")
+
+
+def prepare_user(base: str) -> str:
+    """Registered (HTTP), verified (SQL), biometric consent granted (HTTP); returns a token."""
+    import sqlalchemy as sa
+
+    email = f"bench-{uuid.uuid4().hex[:12]}@example.com"
+    registered = expect(
+        *http_json(
+            "POST",
+            base + "/api/v1/auth/register",
+            {"email": email, "password": f"Bench-{uuid.uuid4().hex}"},
+        ),
+        201,
+        "register",
+    )
+    engine = sa.create_engine(database_url(), poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE users SET is_verified = true WHERE email = :email"), {"email": email}
+        )
+    engine.dispose()
+    token = registered["access_token"]
+    documents = expect(
+        *http_json(
+            "GET",
+            base + "/api/v1/consents/documents?type=biometric_capture&jurisdiction=generic",
+        ),
+        200,
+        "consent documents",
+    )
+    if not documents["items"]:
+        raise SystemExit("bench: no biometric_capture consent text (did `flask release` run?)")
+    consent = {
+        "consent_type": "biometric_capture",
+        "jurisdiction": "generic",
+        "granted": True,
+        "document_version": documents["items"][0]["version"],
+    }
+    headers = {"Authorization": f"Bearer {token}"}
+    expect(*http_json("POST", base + "/api/v1/consents/", consent, headers), 201, "consent")
+    return token
+
+
+def raw_put(client: Any, data: bytes, sse: Any) -> float:
+    key = f"bench-raw/{uuid.uuid4().hex}"
+    started = time.perf_counter()
+    client.put_object(
+        S3_BUCKET, key, io.BytesIO(data), len(data), content_type="image/png", sse=sse
+    )
+    elapsed = time.perf_counter() - started
+    client.remove_object(S3_BUCKET, key)
+    return elapsed
+
+
+def throughput(
+    base: str, arbiter: int, token: str, client: Any, sse: Any, data: bytes, repeats: int
+) -> dict:
+    """Interleaved app uploads and raw puts of the same bytes; MB/s (1 MB = 10^6 bytes)."""
+    app_s, raw_s, app_cpu = [], [], []
+    delete_capture(base, token, upload(base, token, data)[1]["id"])  # warm-up, both paths
+    raw_put(client, data, sse)
+    for _ in range(repeats):
+        cpu_before = cpu_seconds(arbiter)
+        seconds, body = upload(base, token, data)
+        app_cpu.append(cpu_seconds(arbiter) - cpu_before)
+        app_s.append(seconds)
+        delete_capture(base, token, body["id"])
+        raw_s.append(raw_put(client, data, sse))
+    mb = len(data) / 1e6
+    app_mbps = mb / statistics.median(app_s)
+    raw_mbps = mb / statistics.median(raw_s)
+    return {
+        "bytes": len(data),
+        "app_seconds": app_s,
+        "raw_seconds": raw_s,
+        "app_worker_cpu_seconds": app_cpu,
+        "app_mb_per_s": app_mbps,
+        "raw_mb_per_s": raw_mbps,
+        "ratio": app_mbps / raw_mbps,
+    }
+
+
+def concurrent_memory(base: str, arbiter: int, token: str, data: bytes, concurrency: int) -> dict:
+    """Peak RSS growth of the single worker during `concurrency` simultaneous uploads."""
+    (worker,) = wait_workers(arbiter, 1, base + "/health")
+    delete_capture(base, token, upload(base, token, data)[1]["id"])  # warm the code paths
+    time.sleep(1)
+    idle_kib = memory_kib(worker)
+    hwm_reset = reset_peak(worker)
+    results: list[Any] = [None] * concurrency
+
+    def one(index: int) -> None:
+        try:
+            results[index] = upload(base, token, data)
+        except BaseException as exc:  # noqa: BLE001 - reported below, not swallowed
+            results[index] = exc
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(concurrency)]
+    started = time.perf_counter()
+    with RssSampler([worker]) as sampler:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    elapsed = time.perf_counter() - started
+    hwm_kib = memory_kib(worker, "VmHWM") if hwm_reset else 0
+    peak_kib = max(hwm_kib, sampler.peak_kib[worker])
+    failures = [repr(r) for r in results if not isinstance(r, tuple)]
+    for result in results:
+        if isinstance(result, tuple):
+            delete_capture(base, token, result[1]["id"])
+    if failures:
+        raise SystemExit(f"bench: concurrent upload failed: {failures}")
+    growth_mib = (peak_kib - idle_kib) / 1024
+    return {
+        "file_bytes": len(data),
+        "concurrency": concurrency,
+        "worker": worker,
+        "idle_rss_mib": idle_kib / 1024,
+        "peak_rss_mib": peak_kib / 1024,
+        "peak_source": "VmHWM+sampled VmRSS" if hwm_reset else "sampled VmRSS",
+        "growth_mib": growth_mib,
+        "growth_per_upload_mib": growth_mib / concurrency,
+        "seconds": elapsed,
+        "aggregate_mb_per_s": len(data) * concurrency / 1e6 / elapsed,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="uploads per side (throughput)")
+    parser.add_argument("--size-mb", type=float, default=20.0, help="throughput file size, MB")
+    parser.add_argument(
+        "--sizes-mb", default="20,100", help="file sizes (MB) for the memory measurement"
+    )
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--sse", choices=["s3", "none"], default="s3", help="S3_SSE for both")
+    args = parser.parse_args(argv)
+    sizes = [float(size) for size in args.sizes_mb.split(",") if size.strip()]
+
+    from minio import Minio
+    from minio.sse import SseS3
+
+    workdir = Path(tempfile.mkdtemp(prefix="irisvue-bench-upload-"))
+    sse = SseS3() if args.sse == "s3" else None
+    loads: dict[str, str] = {}
+    memory: list[dict] = []
+    try:
+        check_redis(redis_url())
+        with moto_server(workdir) as endpoint:
+            s3 = {
+                "S3_ENDPOINT": endpoint,
+                "S3_ACCESS_KEY": S3_ACCESS_KEY,
+                "S3_SECRET_KEY": S3_SECRET_KEY,
+                "S3_BUCKET_NAME": S3_BUCKET,
+                "S3_SSE": args.sse,
+            }
+            env = app_env(workdir, 1, **s3)
+            prepare_database(database_url(), env, release=True)
+            client = Minio(endpoint, S3_ACCESS_KEY, S3_SECRET_KEY, secure=False)
+            if not client.bucket_exists(S3_BUCKET):
+                client.make_bucket(S3_BUCKET)
+            data = make_png(int(args.size_mb * 1e6))
+            with gunicorn("wsgi:app", free_port(), env, workdir / "irisvue.log") as (base, pid):
+                wait_workers(pid, 1, base + "/health")
+                token = prepare_user(base)
+                loads["throughput"] = load_average()
+                result = throughput(base, pid, token, client, sse, data, args.repeats)
+                loads["throughput_after"] = load_average()
+            del data
+            for size in sizes:
+                data = make_png(int(size * 1e6))
+                limit = 20 if len(data) <= 20 * MIB else int(len(data) / MIB) + 4
+                sized_env = {**env, "MAX_UPLOAD_MB": str(limit)}
+                log = workdir / f"irisvue-{size:g}.log"
+                with gunicorn("wsgi:app", free_port(), sized_env, log) as (base, pid):
+                    load = load_average()
+                    row = concurrent_memory(base, pid, token, data, args.concurrency)
+                    memory.append({**row, "max_upload_mb": limit, "load_average": load})
+                del data
+    except subprocess.CalledProcessError as exc:
+        print(f"bench: {exc.cmd[0]} failed:\n{exc.stderr or exc.stdout}", file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    report(args, result, memory, loads)
+    return 0
+
+
+def report(args: argparse.Namespace, result: dict, memory: list[dict], loads: dict) -> None:
+    print(
+        f"upload of {result['bytes'] / 1e6:.1f} MB PNG, {args.repeats} interleaved repeats, "
+        f"moto S3 on loopback, S3_SSE={args.sse}, 1 gunicorn worker; "
+        f"load average {loads['throughput']} (after: {loads['throughput_after']})"
+    )
+    verdict = "met" if result["ratio"] >= 0.8 else "NOT met"
+    print(
+        f"app POST /api/v1/captures/: {result['app_mb_per_s']:.1f} MB/s (median); "
+        f"raw minio put_object: {result['raw_mb_per_s']:.1f} MB/s; "
+        f"ratio {result['ratio']:.2f} (SPEC >= 0.80: {verdict})"
+    )
+    app_s = ", ".join(f"{s:.2f}" for s in result["app_seconds"])
+    raw_s = ", ".join(f"{s:.2f}" for s in result["raw_seconds"])
+    app_cpu = statistics.median(result["app_worker_cpu_seconds"])
+    print(f"  seconds per upload: app {app_s} | raw {raw_s}")
+    print(
+        f"  worker CPU per app upload {app_cpu:.2f} s (median) = "
+        f"{app_cpu / statistics.median(result['app_seconds']):.0%} of its wall time"
+    )
+    for row in memory:
+        verdict = "met" if row["growth_per_upload_mib"] <= MEMORY_BUDGET_MB else "NOT met"
+        print(
+            f"memory, {row['concurrency']} concurrent uploads of {row['file_bytes'] / 1e6:.0f} MB "
+            f"(MAX_UPLOAD_MB={row['max_upload_mb']}; load average {row['load_average']}): "
+            f"idle {row['idle_rss_mib']:.0f} MiB, peak {row['peak_rss_mib']:.0f} MiB, growth "
+            f"{row['growth_mib']:.0f} MiB = {row['growth_per_upload_mib']:.1f} MiB per upload "
+            f"(SPEC <= {MEMORY_BUDGET_MB}: {verdict}); {row['aggregate_mb_per_s']:.1f} MB/s total"
+        )
+    if len(memory) >= 2:
+        small, large = memory[0], memory[-1]
+        print(
+            f"growth per upload {large['file_bytes'] / 1e6:.0f} MB vs "
+            f"{small['file_bytes'] / 1e6:.0f} MB: "
+            f"{large['growth_per_upload_mib'] / max(small['growth_per_upload_mib'], 0.01):.2f}x "
+            "(1.0 = independent of file size)"
+        )
+    busy_warning()
+    path = write_results(
+        "upload",
+        {"settings": vars(args), "throughput": result, "memory": memory, "load": loads},
+    )
+    print(f"results: {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Server-Sent Events of one job: its JSON (as GET /jobs/{id}) on every change until it ends.
+
+The stream polls the database, each poll in an app context of its own (a
+fresh session and a connection held only for the query), so a stream keeps
+one gthread thread and no connection. It ends when the job is finished or
+failed, after SSE_MAX_STREAM_SECONDS (a stuck job must not hold a thread for
+ever; EventSource reconnects by itself), or when the client goes away (the
+server closes the generator: GeneratorExit at the pending `yield`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import structlog
+from flask import Flask
+
+from irisvue.extensions import db
+from irisvue.jobs.schemas import JobSchema
+from irisvue.models import Job
+from irisvue.models.job import JOB_FINAL_STATUSES
+
+log = structlog.get_logger(__name__)
+
+SSE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Accel-Buffering": "no",  # nginx: pass each event on at once
+}
+HEARTBEAT = ": keep-alive\n\n"
+
+
+def job_document(job: Job) -> dict[str, Any]:
+    return JobSchema().dump(job)
+
+
+def format_event(seq: int, document: dict[str, Any], event: str = "job") -> str:
+    return f"id: {seq}\nevent: {event}\ndata: {json.dumps(document, separators=(',', ':'))}\n\n"
+
+
+def _poll(app: Flask, job_id: uuid.UUID) -> dict[str, Any] | None:
+    with app.app_context():
+        job = db.session.get(Job, job_id)
+        return job_document(job) if job is not None else None
+
+
+def job_events(app: Flask, job_id: uuid.UUID, first: dict[str, Any]) -> Iterator[str]:
+    """The event stream of a job whose owner was checked; `first` is its current document."""
+    config = app.config
+    heartbeat = float(config["SSE_HEARTBEAT_SECONDS"])
+    max_seconds = float(config["SSE_MAX_STREAM_SECONDS"])
+    poll = float(config["SSE_POLL_SECONDS"])
+    started = last_sent = time.monotonic()
+    seq, document = 1, first
+    reason = "client_gone"
+    try:
+        yield "retry: 2000\n\n" + format_event(seq, document)
+        while document["status"] not in JOB_FINAL_STATUSES:
+            now = time.monotonic()
+            if now - started >= max_seconds:
+                reason = "max_duration"
+                yield format_event(seq + 1, {"reason": "max_duration"}, event="timeout")
+                return
+            time.sleep(max(0.0, min(poll, started + max_seconds - now)))
+            current = _poll(app, job_id)
+            if current is None:  # erased with its user meanwhile
+                reason = "job_gone"
+                return
+            if current != document:
+                seq, document = seq + 1, current
+                last_sent = time.monotonic()
+                yield format_event(seq, document)
+            elif time.monotonic() - last_sent >= heartbeat:
+                last_sent = time.monotonic()
+                yield HEARTBEAT
+        reason = "job_ended"
+    finally:
+        log.info("job_events_closed", job_id=str(job_id), reason=reason, events=seq)

@@ -1,0 +1,221 @@
+"""Self-service data export: requesting it, signed download links, streaming it back, purging.
+
+The archive is built by the `privacy.export` job (export_jobs.py) into
+`users/<user_id>/exports/<job_id>.zip`, encrypted with the user's data key and the
+object key as associated data, like a capture. The finished job's `result` holds
+`object_key`, `size` (plaintext bytes) and `download_url`: a link to this API
+signed with SECRET_KEY over the job id (itsdangerous), valid EXPORT_LINK_TTL_SECONDS.
+The link needs no bearer token; it streams the archive decrypted (an S3 presigned
+URL would hand out ciphertext).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+from sqlalchemy import select
+
+from irisvue.captures import keys
+from irisvue.crypto import CryptoError, decrypting_reader
+from irisvue.errors import APIError
+from irisvue.extensions import db
+from irisvue.jobs import outbox
+from irisvue.models import Job, User
+from irisvue.models.base import utcnow
+from irisvue.privacy import services as requests
+from irisvue.storage import ObjectNotFound, ObjectReader, StorageError, get_storage
+
+log = structlog.get_logger(__name__)
+
+EXPORT_KIND = "privacy.export"
+REQUEST_KIND = "export"
+READ_CHUNK = 64 * 1024
+_SALT = "irisvue.privacy.export-download"
+
+
+def _user_id(identity: str | uuid.UUID) -> uuid.UUID:
+    try:
+        return identity if isinstance(identity, uuid.UUID) else uuid.UUID(str(identity))
+    except ValueError:
+        raise APIError(401, "token_invalid", "The token is invalid.") from None
+
+
+def archive_key(user_id: uuid.UUID, job_id: uuid.UUID) -> str:
+    return f"users/{user_id}/exports/{job_id}.zip"
+
+
+def _pending_job(user_id: uuid.UUID) -> Job | None:
+    return db.session.scalar(
+        select(Job)
+        .where(Job.user_id == user_id, Job.kind == EXPORT_KIND)
+        .where(Job.status.in_(("queued", "started")))
+        .order_by(Job.created_at.desc())
+        .limit(1)
+    )
+
+
+def request_export(identity: str) -> Job:
+    """The user's pending export job, or a new one (with its privacy request record)."""
+    user_id = _user_id(identity)
+    # Row lock on the user: two concurrent requests serialise, the second sees the first job.
+    user = db.session.scalars(
+        select(User).where(User.id == user_id).with_for_update(key_share=True)
+    ).one_or_none()
+    if user is None or not user.is_active:
+        raise APIError(401, "account_disabled", "The account is disabled or no longer exists.")
+    job = _pending_job(user_id)
+    if job is not None:
+        db.session.commit()
+        return job
+    if requests.pending_request(user_id, REQUEST_KIND) is None:
+        requests.open_request(user_id, REQUEST_KIND)
+    job = outbox.submit(EXPORT_KIND, user_id=user_id, args={})
+    job_id = job.id
+    outbox.commit()
+    log.info("export_requested", job_id=str(job_id))
+    return db.session.get(Job, job_id)  # type: ignore[return-value]
+
+
+# --- signed download links ------------------------------------------------------
+
+
+def link_ttl_seconds() -> int:
+    return int(current_app.config["EXPORT_LINK_TTL_SECONDS"])
+
+
+def _serializer(issued_at: int | None = None) -> URLSafeTimedSerializer:
+    signer: type[TimestampSigner] = TimestampSigner
+    if issued_at is not None:
+
+        class _IssuedAt(TimestampSigner):
+            def get_timestamp(self) -> int:
+                return issued_at
+
+        signer = _IssuedAt
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_SALT, signer=signer)
+
+
+def download_token(job_id: uuid.UUID, *, issued_at: int | None = None) -> str:
+    """A token for the job's download link; `issued_at` (epoch seconds) backdates it."""
+    return _serializer(issued_at).dumps(str(job_id))
+
+
+def download_path(job_id: uuid.UUID, token: str) -> str:
+    # A path, not an absolute URL: the worker has no request to learn the host from.
+    return f"/api/v1/privacy/export/{job_id}/download?token={token}"
+
+
+def _check_token(job_id: uuid.UUID, token: str) -> None:
+    try:
+        signed = _serializer().loads(token, max_age=link_ttl_seconds())
+    except SignatureExpired:
+        raise APIError(401, "token_expired", "The download link has expired.") from None
+    except BadSignature:
+        raise APIError(401, "token_invalid", "The download link is invalid.") from None
+    if signed != str(job_id):
+        raise APIError(401, "token_invalid", "The download link is invalid.")
+
+
+@dataclass
+class ExportDownload:
+    """The decrypted archive, streamed; `close()` releases the storage connection."""
+
+    size: int
+    filename: str
+    _plaintext: Any
+    _reader: ObjectReader
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            while chunk := self._plaintext.read(READ_CHUNK):
+                yield chunk
+        except CryptoError:
+            log.error("export_integrity_error", stage="stream")
+            raise
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        for stream in (self._plaintext, self._reader):
+            with contextlib.suppress(Exception):
+                stream.close()
+
+
+def _gone() -> APIError:
+    return APIError(404, "not_found", "No such export, or it has expired.")
+
+
+def open_download(job_id: uuid.UUID, token: str) -> ExportDownload:
+    """Check the signed token, then open the archive for streaming (errors before 200)."""
+    _check_token(job_id, token)
+    job = db.session.get(Job, job_id)
+    result = (job.result or {}) if job is not None else {}
+    if job is None or job.kind != EXPORT_KIND or job.status != "finished" or job.user_id is None:
+        raise _gone()
+    if not result.get("object_key") or result.get("purged"):
+        raise _gone()
+    key, size = result["object_key"], int(result["size"])
+    data_key = keys.load_data_key(job.user_id)
+    if data_key is None:  # crypto-shredded with the account
+        raise _gone()
+    filename = f"irisvue-export-{job.finished_at:%Y-%m-%d}.zip" if job.finished_at else "export.zip"
+    db.session.rollback()  # no connection held while the archive streams
+    try:
+        reader = get_storage().open(key)
+    except ObjectNotFound as exc:
+        raise _gone() from exc
+    except StorageError as exc:
+        log.error("export_storage_error", error=type(exc).__name__)
+        raise APIError(503, "storage_unavailable", "The object store is unavailable.") from exc
+    try:
+        plaintext = decrypting_reader(data_key, reader, key)
+    except BaseException:
+        reader.close()
+        raise
+    return ExportDownload(size, filename, plaintext, reader)
+
+
+# --- retention ------------------------------------------------------------------
+
+
+def purge_expired_exports() -> int:
+    """Delete archives finished more than EXPORT_RETENTION_DAYS ago; returns how many.
+
+    The job row stays (it is the user's history) but loses its link. Storage
+    errors leave the row as it is, so the next sweep tries again.
+    """
+    days = int(current_app.config["EXPORT_RETENTION_DAYS"])
+    cutoff = utcnow() - timedelta(days=days)
+    jobs = db.session.scalars(
+        select(Job).where(
+            Job.kind == EXPORT_KIND, Job.status == "finished", Job.finished_at <= cutoff
+        )
+    ).all()
+    purged = 0
+    storage = get_storage()
+    for job in jobs:
+        result: dict[str, Any] = dict(job.result or {})
+        key = result.get("object_key")
+        if not key or result.get("purged"):
+            continue
+        try:
+            storage.delete(key)
+        except StorageError as exc:
+            log.warning("export_purge_failed", job_id=str(job.id), error=type(exc).__name__)
+            continue
+        result.pop("download_url", None)
+        result["purged"] = True
+        job.result = result
+        db.session.commit()
+        purged += 1
+    if purged:
+        log.info("exports_purged", count=purged)
+    return purged

@@ -1,0 +1,81 @@
+"""The daily retention sweep (RQ cron; `flask privacy sweep` by hand).
+
+Destroys the biometric data of users inactive for BIOMETRIC_RETENTION_DAYS
+(BIPA §15(a): at most three years after the last interaction), spent email
+tokens and dead sessions, and expired export archives. Every step is
+idempotent, so a sweep interrupted half-way is simply run again. It logs
+counts, never who.
+"""
+
+from __future__ import annotations
+
+import importlib
+from datetime import timedelta
+
+import structlog
+from flask import current_app
+from sqlalchemy import or_, select
+
+from irisvue.auth.services import purge_spent_credentials
+from irisvue.captures.services import destroy_biometrics
+from irisvue.extensions import db
+from irisvue.models import Capture, User, UserKey
+from irisvue.models.base import utcnow
+
+log = structlog.get_logger(__name__)
+
+BATCH = 100
+
+
+def inactive_biometric_owners(limit: int = BATCH) -> list:
+    """Ids of users past the retention period who still hold a capture or a data key."""
+    cutoff = utcnow() - timedelta(days=int(current_app.config["BIOMETRIC_RETENTION_DAYS"]))
+    holds = or_(
+        select(Capture.id).where(Capture.user_id == User.id).exists(),
+        select(UserKey.id).where(UserKey.user_id == User.id).exists(),
+    )
+    stmt = select(User.id).where(User.last_seen_at < cutoff, holds).order_by(User.id).limit(limit)
+    return list(db.session.scalars(stmt))
+
+
+def purge_inactive_biometrics() -> dict[str, int]:
+    """Destroy the biometrics (key, objects, captures) of every inactive user."""
+    totals = {"users": 0, "captures": 0, "objects": 0}
+    done: set = set()
+    while True:
+        batch = [user_id for user_id in inactive_biometric_owners() if user_id not in done]
+        db.session.rollback()
+        if not batch:
+            return totals
+        for user_id in batch:
+            destroyed = destroy_biometrics(user_id)
+            done.add(user_id)
+            totals["users"] += 1
+            totals["captures"] += destroyed["captures"]
+            totals["objects"] += destroyed["objects"]
+
+
+def purge_expired_exports() -> int:
+    """Expired export archives, deleted by the export feature (0 where it is absent)."""
+    try:
+        module = importlib.import_module("irisvue.privacy.export_services")
+    except ModuleNotFoundError:
+        return 0
+    return int(module.purge_expired_exports())
+
+
+def sweep() -> dict[str, int]:
+    """Run every retention rule once; returns the counts (what it logs too)."""
+    counts = purge_inactive_biometrics()
+    counts.update(purge_spent_credentials())
+    counts["exports"] = purge_expired_exports()
+    log.info("retention_sweep", **counts)
+    return counts
+
+
+def run_sweep() -> dict[str, int]:
+    """RQ entry point of the daily cron job (no arguments: nothing to serialise)."""
+    from irisvue.jobs.runner import _app_context
+
+    with _app_context():
+        return sweep()

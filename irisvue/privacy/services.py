@@ -1,0 +1,291 @@
+"""Privacy request records (received, due, completed) and the erasure rules."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from flask import current_app
+from sqlalchemy import delete, func, select, update
+
+from irisvue.auth import sessions
+from irisvue.auth.passwords import get_passwords
+from irisvue.auth.tokens import as_utc, mark_revoked
+from irisvue.captures.services import destroy_biometrics
+from irisvue.consent.services import allow_ledger_erasure
+from irisvue.errors import APIError
+from irisvue.extensions import db
+from irisvue.jobs import outbox
+from irisvue.jobs.registry import JobError, PermanentJobError
+from irisvue.models import (
+    AuditEvent,
+    Capture,
+    ConsentRecord,
+    EmailToken,
+    ErasureTombstone,
+    Job,
+    PrivacyRequest,
+    Session,
+    User,
+    UserKey,
+)
+from irisvue.models.base import utcnow
+from irisvue.storage import StorageError, get_storage
+
+log = structlog.get_logger(__name__)
+
+# The jurisdictions whose statutory deadline we track; anything else uses the default.
+_DEADLINE_SETTINGS = {
+    "gdpr": "PRIVACY_DEADLINE_DAYS_GDPR",
+    "ccpa": "PRIVACY_DEADLINE_DAYS_CCPA",
+}
+
+
+def deadline_days(jurisdiction: str) -> int:
+    """Days the law allows to answer a request (GDPR Art. 12(3): one month; CCPA: 45 days)."""
+    setting = _DEADLINE_SETTINGS.get(jurisdiction, "PRIVACY_DEADLINE_DAYS_DEFAULT")
+    return int(current_app.config[setting])
+
+
+def _jurisdiction_of(user_id: uuid.UUID) -> str:
+    """The jurisdiction of the user's latest consent record, or `generic`."""
+    latest = db.session.scalar(
+        select(ConsentRecord.jurisdiction)
+        .where(ConsentRecord.user_id == user_id)
+        .order_by(ConsentRecord.seq.desc())
+        .limit(1)
+    )
+    return latest or "generic"
+
+
+def open_request(
+    user_id: uuid.UUID, kind: str, *, jurisdiction: str | None = None
+) -> PrivacyRequest:
+    """Adds a pending request to the session (the caller commits) with its legal due date."""
+    jurisdiction = jurisdiction or _jurisdiction_of(user_id)
+    received = utcnow()
+    request = PrivacyRequest(
+        user_id=user_id,
+        kind=kind,
+        jurisdiction=jurisdiction,
+        received_at=received,
+        due_at=received + timedelta(days=deadline_days(jurisdiction)),
+        status="pending",
+    )
+    db.session.add(request)
+    db.session.flush()
+    return request
+
+
+def complete_request(request: PrivacyRequest) -> None:
+    """Marks the request completed (the caller commits); a second call keeps the first time."""
+    if request.completed_at is None:
+        request.completed_at = utcnow()
+    request.status = "completed"
+
+
+def pending_request(user_id: uuid.UUID, kind: str) -> PrivacyRequest | None:
+    """The user's open request of this kind, if any (the most recent one)."""
+    return db.session.scalar(
+        select(PrivacyRequest)
+        .where(
+            PrivacyRequest.user_id == user_id,
+            PrivacyRequest.kind == kind,
+            PrivacyRequest.status == "pending",
+        )
+        .order_by(PrivacyRequest.received_at.desc())
+        .limit(1)
+    )
+
+
+# --- Erasure ---------------------------------------------------------------------------
+
+ERASURE = "erasure"
+ERASE_JOB = "privacy.erase"
+COUNT_KEYS = ("captures", "consents", "sessions", "objects")
+
+
+def subject_hash(user_id: uuid.UUID) -> str:
+    """HMAC-SHA256 of the user id under a key derived from SECRET_KEY (the tombstone's key)."""
+    key = hmac.new(
+        current_app.config["SECRET_KEY"].encode(), b"irisvue:erasure-subject", hashlib.sha256
+    ).digest()
+    return hmac.new(key, str(user_id).encode(), hashlib.sha256).hexdigest()
+
+
+def request_erasure(user: User, password: str) -> PrivacyRequest:
+    """Re-authenticate, revoke every session, and queue the erasure job (one per user).
+
+    The password is verified with no transaction open (Argon2 takes ~100 ms).
+    The account is disabled in the same transaction, so no new session can
+    start while the job is pending.
+    """
+    user_id, hashed = user.id, user.hashed_password
+    db.session.rollback()
+    if not get_passwords().verify(hashed, password):
+        raise APIError(401, "invalid_credentials", "The password is wrong.")
+    user = db.session.get(User, user_id, with_for_update=True, populate_existing=True)
+    if user is None:  # erased meanwhile by a concurrent request
+        db.session.rollback()
+        raise APIError(401, "invalid_credentials", "The password is wrong.")
+    user.is_active = False
+    revoked = sessions.revoke_all(user_id, "account_erasure")
+    request = pending_request(user_id, ERASURE)
+    if request is None:
+        request = open_request(user_id, ERASURE)
+        request.receipt_id = secrets.token_urlsafe(24)
+        # Counted now: the retention sweep may purge the revoked sessions before the job runs.
+        request.counts = {**dict.fromkeys(COUNT_KEYS, 0), "sessions": _row_count(Session, user_id)}
+        job = outbox.submit(ERASE_JOB, user_id=user_id, args={"request_id": str(request.id)})
+        request.job_id = job.id
+    outbox.commit()
+    mark_revoked(revoked)
+    log.info("erasure_requested", request_id=str(request.id))
+    return request
+
+
+def erasure_status(receipt_id: str) -> dict[str, Any]:
+    """The public receipt: state, times and totals; nothing that identifies anyone."""
+    request = db.session.scalar(
+        select(PrivacyRequest).where(
+            PrivacyRequest.receipt_id == receipt_id, PrivacyRequest.kind == ERASURE
+        )
+    )
+    if request is None:
+        raise APIError(404, "erasure_not_found", "No erasure request has this receipt id.")
+    return {
+        "status": request.status,
+        "requested_at": as_utc(request.received_at),
+        "completed_at": as_utc(request.completed_at) if request.completed_at else None,
+        "deleted": _counts(request),
+    }
+
+
+def _counts(request: PrivacyRequest) -> dict[str, int]:
+    stored = request.counts or {}
+    return {key: int(stored.get(key, 0)) for key in COUNT_KEYS}
+
+
+def _row_count(model: Any, user_id: uuid.UUID) -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(model).where(model.user_id == user_id)
+    )
+
+
+def _pause_for_tests() -> None:
+    # Test-only (ERASURE_TEST_PAUSE_SECONDS): widens the window between crypto-shredding
+    # and deleting the rows so a test can kill the worker there deterministically.
+    pause = float(current_app.config.get("ERASURE_TEST_PAUSE_SECONDS") or 0)
+    if pause > 0 and current_app.config["IRISVUE_ENV"] != "production":
+        time.sleep(pause)
+
+
+def erase_account(request_id: uuid.UUID, *, job_id: uuid.UUID | None = None) -> dict[str, int]:
+    """Run one erasure to the end; returns what it deleted. Idempotent from any step.
+
+    Order: the wrapped data key (crypto-shredding), capture objects and rows,
+    every other object under `users/<id>/`, then in one transaction every row
+    of the user, the tombstone and the request's completion. Totals live on
+    the request and only grow (max), so a re-run after a crash reports the
+    same numbers as an uninterrupted run.
+    """
+    request = db.session.get(PrivacyRequest, request_id)
+    if request is None or request.kind != ERASURE:
+        raise PermanentJobError("privacy_request_missing")
+    if request.status == "completed":
+        return _counts(request)
+    user_id = request.user_id
+    if user_id is None:  # the user row is gone without our final step: nothing left to count
+        complete_request(request)
+        db.session.commit()
+        return _counts(request)
+
+    counts = _counts(request)
+    counts["captures"] = max(counts["captures"], _row_count(Capture, user_id))
+    counts["consents"] = max(counts["consents"], _row_count(ConsentRecord, user_id))
+    counts["sessions"] = max(counts["sessions"], _row_count(Session, user_id))
+    request.counts = counts
+    db.session.commit()
+
+    destroyed = destroy_biometrics(user_id)  # key first (committed), objects, capture rows
+    counts["captures"] = max(counts["captures"], destroyed["captures"])
+    counts["objects"] += destroyed["objects"]
+    request.counts = dict(counts)
+    db.session.commit()
+    _pause_for_tests()
+
+    try:
+        counts["objects"] += get_storage().delete_prefix(f"users/{user_id}/")
+    except StorageError as exc:
+        log.warning("erasure_storage_error", error=type(exc).__name__)
+        raise JobError("storage_unavailable") from exc
+    request.counts = dict(counts)
+    db.session.commit()
+
+    _delete_rows(user_id, job_id)
+    if (
+        db.session.scalar(
+            select(ErasureTombstone.id).where(
+                ErasureTombstone.subject_hash == subject_hash(user_id)
+            )
+        )
+        is None
+    ):
+        db.session.add(
+            ErasureTombstone(
+                subject_hash=subject_hash(user_id),
+                requested_at=request.received_at,
+                completed_at=utcnow(),
+                counts=dict(counts),
+            )
+        )
+    complete_request(request)
+    db.session.commit()
+    log.info("account_erased", request_id=str(request_id), **counts)
+    return counts
+
+
+def _delete_rows(user_id: uuid.UUID, job_id: uuid.UUID | None) -> None:
+    """Every row of the user, in the caller's transaction (consent ledger included)."""
+    allow_ledger_erasure(db.session)
+    db.session.execute(delete(ConsentRecord).where(ConsentRecord.user_id == user_id))
+    db.session.execute(delete(Session).where(Session.user_id == user_id))
+    db.session.execute(delete(EmailToken).where(EmailToken.user_id == user_id))
+    db.session.execute(delete(Capture).where(Capture.user_id == user_id))
+    db.session.execute(delete(UserKey).where(UserKey.user_id == user_id))
+    # Security events stay, anonymous: no account, no session to link them to.
+    db.session.execute(
+        update(AuditEvent)
+        .where(AuditEvent.user_id == user_id)
+        .values(user_id=None, session_id=None)
+    )
+    # Jobs stay as counters; what they carried about the user goes. The running
+    # erasure keeps its args (a request id) so a retry can find its request.
+    others = update(Job).where(Job.user_id == user_id)
+    if job_id is not None:
+        others = others.where(Job.id != job_id)
+        db.session.execute(update(Job).where(Job.id == job_id).values(user_id=None))
+    db.session.execute(others.values(user_id=None, args={}, result=None))
+    # Other open requests (an export) cannot be served any more: close them.
+    db.session.execute(
+        update(PrivacyRequest)
+        .where(PrivacyRequest.user_id == user_id, PrivacyRequest.status == "pending")
+        .where(PrivacyRequest.kind != ERASURE)
+        .values(status="completed", completed_at=utcnow())
+    )
+    db.session.execute(
+        update(PrivacyRequest).where(PrivacyRequest.user_id == user_id).values(user_id=None)
+    )
+    db.session.execute(delete(User).where(User.id == user_id))
+
+
+def open_requests() -> list[PrivacyRequest]:
+    """Every request not completed yet, the nearest deadline first."""
+    stmt = select(PrivacyRequest).where(PrivacyRequest.status == "pending")
+    return list(db.session.scalars(stmt.order_by(PrivacyRequest.due_at)))

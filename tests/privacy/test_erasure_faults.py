@@ -1,0 +1,175 @@
+"""Erasure under faults: Redis down at request time, and the worker SIGKILLed mid-erasure."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from redis import Redis
+from rq import Queue
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+from rq.serializers import JSONSerializer
+from sqlalchemy import func, select
+
+from irisvue import create_app
+from irisvue.extensions import db
+from irisvue.jobs import outbox
+from irisvue.jobs.dispatch import run_burst_worker
+from irisvue.models import (
+    Capture,
+    ConsentRecord,
+    ErasureTombstone,
+    Job,
+    PrivacyRequest,
+    User,
+    UserKey,
+)
+from tests.captures import conftest as captures_conftest
+from tests.captures.conftest import objects_under
+from tests.conftest import reset_state
+from tests.privacy.test_erasure import ERASURE, PASSWORD, _account_with_data, _bearer
+from tests.services import start_redis
+
+raw_s3 = captures_conftest.raw_s3  # the captures tests' fixture, shared
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def _scalar(app, stmt):
+    with app.app_context():
+        value = db.session.scalar(stmt)
+        db.session.remove()
+        return value
+
+
+def test_redis_down_at_request_time_then_relay(stack_env, register, consent_documents, tmp_path):
+    redis_server = start_redis(tmp_path)
+    app = create_app({"REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/0"})
+    app.config["TESTING"] = True
+    try:
+        client = app.test_client()
+        body = register(client, password=PASSWORD)
+        user_id = uuid.UUID(body["user"]["id"])
+        redis_server.stop()
+
+        response = client.post(ERASURE, json={"password": PASSWORD}, headers=_bearer(body))
+        assert response.status_code == 202, response.get_json()
+        # The database says revoked even though the Redis fast path was unreachable.
+        assert client.get("/api/v1/auth/me", headers=_bearer(body)).status_code == 401
+        job = _scalar(app, select(Job).where(Job.kind == "privacy.erase"))
+        assert job.dispatched_at is None and job.status == "queued"
+
+        redis_server.start()
+        with app.app_context():
+            assert outbox.relay(min_age_seconds=0) == 1
+        assert run_burst_worker(app) >= 1
+        status = client.get(response.get_json()["status_url"]).get_json()
+        assert status["status"] == "completed"
+        assert status["deleted"]["sessions"] == 1
+        assert _scalar(app, select(func.count()).select_from(User).where(User.id == user_id)) == 0
+    finally:
+        redis_server.stop()
+        reset_state(app)
+
+
+def _worker(extra_env: dict[str, str], log_path: Path, *args: str) -> subprocess.Popen:
+    with log_path.open("ab") as log_file:
+        return subprocess.Popen(
+            [sys.executable, "worker.py", *args],
+            cwd=ROOT,
+            env={**os.environ, **extra_env},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # the work horse joins the group: one killpg kills both
+        )
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+
+
+def test_worker_killed_mid_erasure_then_completes(
+    app, client, register, consent_documents, raw_s3, services, stack_env, tmp_path
+):
+    body, headers = _account_with_data(app, client, register)
+    user_id = uuid.UUID(body["user"]["id"])
+    consents = _scalar(
+        app, select(func.count()).select_from(ConsentRecord).where(ConsentRecord.user_id == user_id)
+    )
+    response = client.post(ERASURE, json={"password": PASSWORD}, headers=headers)
+    assert response.status_code == 202
+    status_url = response.get_json()["status_url"]
+    job_id = _scalar(app, select(Job.id).where(Job.kind == "privacy.erase"))
+
+    log_path = tmp_path / "worker.log"
+    # Test-only pause between crypto-shredding and deleting rows: the kill lands there.
+    proc = _worker({"ERASURE_TEST_PAUSE_SECONDS": "120"}, log_path, "--no-cron")
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, log_path.read_text()[-2000:]
+            key_gone = not _scalar(app, select(UserKey.id).where(UserKey.user_id == user_id))
+            if key_gone:
+                break
+            time.sleep(0.2)
+        assert key_gone, log_path.read_text()[-2000:]
+    finally:
+        _kill_group(proc)
+
+    # Killed half-way: the key is shredded, the account's rows are all still there.
+    assert _scalar(app, select(User.id).where(User.id == user_id)) == user_id
+    assert _scalar(app, select(Job.status).where(Job.id == job_id)) == "started"
+    assert client.get(status_url).get_json()["status"] == "pending"
+
+    # RQ's abandoned-job handling (what any worker's maintenance does once the dead
+    # horse's heartbeat expires), then the retry it schedules, made due now.
+    redis = Redis.from_url(stack_env["REDIS_URL"])
+    try:
+        queue = Queue("default", connection=redis, serializer=JSONSerializer)
+        StartedJobRegistry(queue=queue).cleanup(timestamp=time.time() + 3600)
+        scheduled = ScheduledJobRegistry(queue=queue)
+        assert str(job_id) in scheduled.get_job_ids()
+        scheduled.requeue(str(job_id))
+    finally:
+        redis.close()
+
+    done = subprocess.run(
+        [sys.executable, "worker.py", "--burst"],
+        cwd=ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    status = client.get(status_url).get_json()
+    assert status["status"] == "completed"
+    # The totals of an uninterrupted run, though the first attempt died after the shredding.
+    assert status["deleted"] == {
+        "captures": 2,
+        "consents": consents,
+        "sessions": 1,
+        "objects": 2,
+    }
+    with app.app_context():
+        job = db.session.get(Job, job_id)
+        assert (job.status, job.attempts, job.result) == ("finished", 2, status["deleted"])
+        assert db.session.scalar(select(func.count()).select_from(ErasureTombstone)) == 1
+        assert db.session.scalar(select(PrivacyRequest.completed_at)) is not None
+        for model in (Capture, ConsentRecord, UserKey):
+            count = select(func.count()).select_from(model).where(model.user_id == user_id)
+            assert db.session.scalar(count) == 0
+        assert db.session.get(User, user_id) is None
+        db.session.remove()
+    assert objects_under(raw_s3, services.s3_bucket, f"users/{user_id}/") == []

@@ -1,0 +1,106 @@
+"""The object store goes away during an export: the job fails visibly and offers nothing."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+import uuid
+
+from rq.registry import ScheduledJobRegistry
+
+from irisvue import create_app
+from irisvue.extensions import db
+from irisvue.jobs.dispatch import run_burst_worker
+from irisvue.models import Job
+from tests.captures import conftest as captures_fixtures
+from tests.captures.conftest import (
+    BigPng,
+    MiB,
+    StreamedBody,
+    multipart_chunks,
+    objects_under,
+    post_streamed,
+)
+from tests.captures.faults import TcpProxy
+
+# Fixtures of the capture tests, shared here.
+raw_s3 = captures_fixtures.raw_s3
+uploader = captures_fixtures.uploader
+
+
+EXPORT = "/api/v1/privacy/export"
+
+
+class CuttingProxy(TcpProxy):
+    """Cuts itself once `limit` bytes went upstream: the store vanishes mid-upload."""
+
+    def __init__(self, upstream: str, limit: int) -> None:
+        self.limit = limit
+        self.sent = 0
+        self.armed = False
+        super().__init__(upstream)
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            upstream = sink.getpeername()[1] == self.upstream[1]
+            while data := source.recv(65536):
+                sink.sendall(data)
+                if upstream and self.armed:
+                    self.sent += len(data)
+                    if self.sent >= self.limit:
+                        threading.Thread(target=self.cut, daemon=True).start()
+                        return
+        for sock in (source, sink):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+def _row(app, job_id: uuid.UUID) -> Job:
+    with app.app_context():
+        job = db.session.get(Job, job_id)
+        db.session.expunge(job)
+        return job
+
+
+def test_storage_down_mid_export_fails_with_a_code_and_leaves_no_archive(
+    app, uploader, monkeypatch, services, raw_s3
+):
+    user, headers = uploader()
+    proxy = CuttingProxy(services.s3_endpoint, limit=7 * MiB)
+    try:
+        monkeypatch.setenv("S3_ENDPOINT", proxy.endpoint)
+        monkeypatch.setenv("JOB_MAX_RETRIES", "1")
+        own = create_app({"JOB_RETRY_BACKOFF_SECONDS": (1,)})
+        own.config["TESTING"] = True
+        client = own.test_client()
+        for seed in (1, 2, 3, 4):  # ~16 MiB of captures: the archive needs several parts
+            body = StreamedBody(multipart_chunks(BigPng(4 * MiB, seed=seed).chunks))
+            assert post_streamed(client, headers, body).status_code == 201
+        job_id = uuid.UUID(client.post(EXPORT, headers=headers).get_json()["id"])
+
+        proxy.armed = True
+        assert run_burst_worker(own) == 1
+        row = _row(app, job_id)
+        # Retries left: queued again, the error recorded, a retry scheduled with backoff.
+        assert (row.status, row.error, row.result) == ("queued", "storage_unavailable", None)
+        with own.app_context():
+            connection = own.extensions["irisvue.queues"]["exports"].connection
+            registry = ScheduledJobRegistry("exports", connection=connection)
+            assert str(job_id) in registry.get_job_ids()
+
+        time.sleep(1.2)
+        deadline = time.monotonic() + 30
+        while _row(app, job_id).status not in ("finished", "failed"):
+            assert time.monotonic() < deadline, "the retry never ran"
+            run_burst_worker(own)
+            time.sleep(0.2)
+    finally:
+        proxy.cut()
+
+    job = app.test_client().get(f"/api/v1/jobs/{job_id}", headers=headers).get_json()
+    assert (job["status"], job["error"], job["result"]) == ("failed", "storage_unavailable", None)
+    assert job["finished_at"] is not None
+    # The store itself never went away: no archive, complete or partial, is in it.
+    assert objects_under(raw_s3, services.s3_bucket, f"users/{user.id}/exports/") == []
