@@ -104,3 +104,43 @@ def test_storage_down_mid_export_fails_with_a_code_and_leaves_no_archive(
     assert job["finished_at"] is not None
     # The store itself never went away: no archive, complete or partial, is in it.
     assert objects_under(raw_s3, services.s3_bucket, f"users/{user.id}/exports/") == []
+
+
+def test_redis_down_at_request_time_export_runs_after_relay(
+    stack_env, register, consent_documents, tmp_path
+):
+    """The outbox holds an export requested while Redis is unreachable; nothing is lost."""
+    from irisvue.jobs import outbox
+    from tests.conftest import reset_state
+    from tests.services import start_redis
+
+    redis_server = start_redis(tmp_path)
+    app = create_app({"REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/0"})
+    app.config["TESTING"] = True
+    try:
+        client = app.test_client()
+        body = register(client)
+        headers = {"Authorization": f"Bearer {body['access_token']}"}
+        redis_server.stop()
+
+        response = client.post("/api/v1/privacy/export", headers=headers)
+        assert response.status_code == 202, response.get_json()
+        job_id = response.get_json()["id"]  # the body is the job, as GET /jobs/{id} shows it
+        with app.app_context():
+            job = db.session.get(Job, uuid.UUID(job_id))
+            assert job.dispatched_at is None and job.status == "queued"
+            db.session.remove()
+
+        redis_server.start()
+        with app.app_context():
+            assert outbox.relay(min_age_seconds=0) == 1
+        assert run_burst_worker(app) >= 1
+        finished = client.get(f"/api/v1/jobs/{job_id}", headers=headers).get_json()
+        assert finished["status"] == "finished", finished
+        assert finished["result"]["download_url"]
+        archive = client.get(finished["result"]["download_url"])
+        assert archive.status_code == 200
+        assert archive.data[:2] == b"PK"  # a real ZIP comes back decrypted
+    finally:
+        redis_server.stop()
+        reset_state(app)
