@@ -115,7 +115,8 @@ def check_redis(url: str) -> None:
 # --- processes ----------------------------------------------------------------
 
 
-def _stop_group(proc: subprocess.Popen) -> None:
+def stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the process group, SIGKILL it if it lingers."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
     try:
@@ -142,7 +143,7 @@ def gunicorn(app: str, port: int, env: dict[str, str], log: Path) -> Iterator[tu
     try:
         yield f"http://127.0.0.1:{port}", proc.pid
     finally:
-        _stop_group(proc)
+        stop_group(proc)
 
 
 @contextlib.contextmanager
@@ -173,7 +174,7 @@ def moto_server(workdir: Path) -> Iterator[str]:
             time.sleep(0.2)
         yield f"127.0.0.1:{port}"
     finally:
-        _stop_group(proc)
+        stop_group(proc)
 
 
 def wait_ok(url: str, timeout: float = 60.0) -> None:

@@ -33,7 +33,6 @@ import contextlib
 import io
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -57,6 +56,7 @@ from common import (
     moto_server,
     prepare_database,
     redis_url,
+    stop_group,
     write_results,
 )
 from upload import make_png
@@ -138,14 +138,7 @@ def burst_worker(env: dict[str, str], log: Path) -> Any:
         yield proc
     finally:
         if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+            stop_group(proc)
 
 
 # --- setup -----------------------------------------------------------------------

@@ -196,3 +196,17 @@ def register():
         return response.get_json()
 
     return _register
+
+
+@pytest.fixture
+def raw_s3(services: TestServices):
+    """A plain MinIO client, independent of ours, to see what really reached the bucket."""
+    from minio import Minio
+
+    return Minio(
+        services.s3_endpoint,
+        services.s3_access_key,
+        services.s3_secret_key,
+        secure=False,
+        region="us-east-1",
+    )

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
-import io
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +27,7 @@ from irisvue.consent.services import has_live_consent
 from irisvue.crypto import (
     DecryptionError,
     EncryptingReader,
+    PlaintextStream,
     UnknownMasterKeyError,
     UnwrapError,
     ciphertext_size,
@@ -39,7 +38,7 @@ from irisvue.extensions import db
 from irisvue.jobs.registry import JobError
 from irisvue.models import Capture, User, UserKey
 from irisvue.models.base import utcnow
-from irisvue.storage import ObjectNotFound, ObjectReader, StorageError, get_storage
+from irisvue.storage import ObjectNotFound, StorageError, get_storage
 
 log = structlog.get_logger(__name__)
 
@@ -208,37 +207,22 @@ def get_capture(identity: str, item_id: uuid.UUID) -> Capture:
 
 @dataclass
 class CaptureContent:
-    """The decrypted bytes of a capture, verified up to the first chunk before it is sent."""
+    """A capture's metadata and its decrypted bytes, first segment already verified."""
 
     capture_id: uuid.UUID
     content_type: str
     size: int
-    first: bytes
-    _plaintext: io.RawIOBase
-    _reader: ObjectReader
+    stream: PlaintextStream
 
     @property
     def filename(self) -> str:
         return f"{self.capture_id}.{'png' if self.content_type == 'image/png' else 'jpg'}"
 
     def __iter__(self) -> Iterator[bytes]:
-        try:
-            if self.first:
-                yield self.first
-            while chunk := self._plaintext.read(READ_CHUNK):
-                yield chunk
-        except DecryptionError:
-            # Headers are gone already: log, then break the connection so the
-            # client sees a truncated body (Content-Length) instead of a silent end.
-            log.error("capture_integrity_error", capture_id=str(self.capture_id), stage="stream")
-            raise
-        finally:
-            self.close()
+        return iter(self.stream)
 
     def close(self) -> None:
-        for stream in (self._plaintext, self._reader):
-            with contextlib.suppress(Exception):
-                stream.close()
+        self.stream.close()
 
 
 def open_content(identity: str, item_id: uuid.UUID) -> CaptureContent:
@@ -279,7 +263,14 @@ def open_content(identity: str, item_id: uuid.UUID) -> CaptureContent:
     except BaseException:
         reader.close()
         raise
-    return CaptureContent(capture_id, content_type, size, first, plaintext, reader)
+    stream = PlaintextStream(
+        plaintext,
+        reader,
+        first,
+        log_event="capture_integrity_error",
+        log_fields={"capture_id": str(capture_id)},
+    )
+    return CaptureContent(capture_id, content_type, size, stream)
 
 
 def delete_capture(identity: str, item_id: uuid.UUID) -> None:

@@ -42,6 +42,7 @@ from irisvue.crypto.keys import (
 from irisvue.crypto.streams import (
     SEGMENT_SIZE,
     EncryptingReader,
+    PlaintextStream,
     ciphertext_size,
     decrypting_reader,
     encrypting_writer,
@@ -57,6 +58,7 @@ __all__ = [
     "DecryptionError",
     "EncryptingReader",
     "MasterKeyring",
+    "PlaintextStream",
     "UnknownMasterKeyError",
     "UnwrapError",
     "WrappedKey",

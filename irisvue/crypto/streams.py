@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 from collections.abc import Iterable, Iterator
-from typing import BinaryIO
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
 
+import structlog
 import tink
 
 from irisvue.crypto.keys import CryptoError, DataKey, DecryptionError
@@ -16,6 +19,8 @@ _TAG_SIZE = 16
 _HEADER_SIZE = 1 + 32 + 7  # length byte, HKDF salt (= key size), nonce prefix
 _PLAINTEXT_SEGMENT = SEGMENT_SIZE - _TAG_SIZE
 _READ_SIZE = 64 * 1024
+
+log = structlog.get_logger(__name__)
 
 
 def _associated_data(value: bytes | str) -> bytes:
@@ -225,3 +230,39 @@ def iter_encrypted(
     with EncryptingReader(data_key, plaintext, associated_data) as reader:
         while chunk := reader.read(chunk_size):
             yield chunk
+
+
+@dataclass
+class PlaintextStream:
+    """A stored object's plaintext, iterated in chunks for a streamed response.
+
+    `first` is a chunk the caller already decrypted (so authentication errors in
+    the first segment become a clean error before any header is sent). Iterating
+    to the end, or `close()`, releases the decrypting reader and the source's
+    connection. A later segment failing mid-stream is logged as `log_event` and
+    re-raised so the server drops the connection: the client sees a body
+    shorter than its Content-Length rather than a silent, truncated success.
+    """
+
+    plaintext: io.RawIOBase
+    source: Any  # the ciphertext reader (closeable)
+    first: bytes = b""
+    log_event: str = "object_integrity_error"
+    log_fields: dict[str, str] = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            if self.first:
+                yield self.first
+            while chunk := self.plaintext.read(_READ_SIZE):
+                yield chunk
+        except CryptoError:
+            log.error(self.log_event, stage="stream", **self.log_fields)
+            raise
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        for stream in (self.plaintext, self.source):
+            with contextlib.suppress(Exception):
+                stream.close()

@@ -11,7 +11,6 @@ URL would hand out ciphertext).
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,20 +23,19 @@ from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSaf
 from sqlalchemy import select
 
 from irisvue.captures import keys
-from irisvue.crypto import CryptoError, decrypting_reader
+from irisvue.crypto import PlaintextStream, decrypting_reader
 from irisvue.errors import APIError
 from irisvue.extensions import db
 from irisvue.jobs import outbox
 from irisvue.models import Job, User
 from irisvue.models.base import utcnow
 from irisvue.privacy import services as requests
-from irisvue.storage import ObjectNotFound, ObjectReader, StorageError, get_storage
+from irisvue.storage import ObjectNotFound, StorageError, get_storage
 
 log = structlog.get_logger(__name__)
 
 EXPORT_KIND = "privacy.export"
 REQUEST_KIND = "export"
-READ_CHUNK = 64 * 1024
 _SALT = "irisvue.privacy.export-download"
 
 
@@ -130,23 +128,13 @@ class ExportDownload:
 
     size: int
     filename: str
-    _plaintext: Any
-    _reader: ObjectReader
+    stream: PlaintextStream
 
     def __iter__(self) -> Iterator[bytes]:
-        try:
-            while chunk := self._plaintext.read(READ_CHUNK):
-                yield chunk
-        except CryptoError:
-            log.error("export_integrity_error", stage="stream")
-            raise
-        finally:
-            self.close()
+        return iter(self.stream)
 
     def close(self) -> None:
-        for stream in (self._plaintext, self._reader):
-            with contextlib.suppress(Exception):
-                stream.close()
+        self.stream.close()
 
 
 def _gone() -> APIError:
@@ -180,7 +168,8 @@ def open_download(job_id: uuid.UUID, token: str) -> ExportDownload:
     except BaseException:
         reader.close()
         raise
-    return ExportDownload(size, filename, plaintext, reader)
+    stream = PlaintextStream(plaintext, reader, log_event="export_integrity_error")
+    return ExportDownload(size, filename, stream)
 
 
 # --- retention ------------------------------------------------------------------

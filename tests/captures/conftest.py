@@ -16,8 +16,6 @@ from flask.testing import FlaskClient
 from minio import Minio
 from PIL import ExifTags, Image, ImageCms
 
-from tests.services import TestServices
-
 CAPTURES = "/api/v1/captures/"
 CONSENTS = "/api/v1/consents/"
 MiB = 1024 * 1024
@@ -270,18 +268,6 @@ def uploader(make_user, auth_headers, consent_documents, client):
         return user, headers
 
     return _make
-
-
-@pytest.fixture
-def raw_s3(services: TestServices) -> Minio:
-    """A plain MinIO client, independent of ours, to look at what reached the bucket."""
-    return Minio(
-        services.s3_endpoint,
-        services.s3_access_key,
-        services.s3_secret_key,
-        secure=False,
-        region="us-east-1",
-    )
 
 
 def objects_under(raw: Minio, bucket: str, prefix: str) -> list[str]:

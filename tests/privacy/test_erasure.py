@@ -26,7 +26,6 @@ from irisvue.privacy.retention import sweep
 from irisvue.privacy.services import erase_account, subject_hash
 from irisvue.storage import get_storage
 from tests import test_embedded
-from tests.captures import conftest as captures_conftest
 from tests.captures.conftest import (
     grant_biometric_consent,
     jpeg_with_gps,
@@ -35,8 +34,6 @@ from tests.captures.conftest import (
     upload,
 )
 from tests.jobs.conftest import all_redis_bytes
-
-raw_s3 = captures_conftest.raw_s3  # the captures tests' fixture, shared
 
 ERASURE = "/api/v1/privacy/erasure"
 PASSWORD = "violet-lantern-harbour-42"

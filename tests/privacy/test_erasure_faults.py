@@ -31,13 +31,10 @@ from irisvue.models import (
     User,
     UserKey,
 )
-from tests.captures import conftest as captures_conftest
 from tests.captures.conftest import objects_under
 from tests.conftest import reset_state
 from tests.privacy.test_erasure import ERASURE, PASSWORD, _account_with_data, _bearer
 from tests.services import start_redis
-
-raw_s3 = captures_conftest.raw_s3  # the captures tests' fixture, shared
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

@@ -29,7 +29,6 @@ from tests.captures.conftest import (
 )
 
 # Fixtures of the capture tests, shared here.
-raw_s3 = captures_fixtures.raw_s3
 uploader = captures_fixtures.uploader
 
 

@@ -26,7 +26,6 @@ from tests.captures.conftest import (
 from tests.captures.faults import TcpProxy
 
 # Fixtures of the capture tests, shared here.
-raw_s3 = captures_fixtures.raw_s3
 uploader = captures_fixtures.uploader
 
 

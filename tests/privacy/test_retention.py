@@ -18,7 +18,6 @@ from irisvue.privacy.retention import sweep
 from tests.captures import conftest as captures_conftest
 from tests.captures.conftest import objects_under, plain_png, upload, user_prefix
 
-raw_s3 = captures_conftest.raw_s3  # the captures tests' fixture, shared
 uploader = captures_conftest.uploader
 
 

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 
 import pytest
 from flask import Flask
-from minio import Minio
 
 from irisvue.storage import STORAGE_EXTENSION, LocalStorage, S3Storage, Storage
 from tests.services import TestServices
@@ -50,18 +49,6 @@ def bare_s3_store(services: TestServices) -> S3Storage:
         services.s3_bucket,
         region="us-east-1",
         sse=True,
-    )
-
-
-@pytest.fixture
-def raw_s3(services: TestServices) -> Minio:
-    """A plain MinIO client, independent of ours, to see what really reached the endpoint."""
-    return Minio(
-        services.s3_endpoint,
-        services.s3_access_key,
-        services.s3_secret_key,
-        secure=False,
-        region="us-east-1",
     )
 
 
