@@ -151,10 +151,10 @@ class ObjectReader(io.RawIOBase):
 
 
 class UploadSource:
-    """Adapts the caller's stream (file-like or iterable of bytes) to `read(n)`.
+    """Adapts the caller's stream (file-like or iterable of bytes) to `read(n)`/`readinto`.
 
-    `read(n)` returns exactly `n` bytes until the end (so minio gets a part in
-    one piece instead of concatenating small reads), counts what it gave out,
+    Both return exactly what was asked for until the end of the stream (a
+    part is filled in one piece), count what they gave out,
     and remembers an exception the caller's stream raised so the backend can
     re-raise it untranslated (e.g. werkzeug's 413 when the upload is too big).
     """
@@ -162,6 +162,8 @@ class UploadSource:
     def __init__(self, stream: UploadStream) -> None:
         read = getattr(stream, "read", None)
         self._read_fn = read if callable(read) else None
+        readinto = getattr(stream, "readinto", None)
+        self._readinto_fn = readinto if callable(readinto) else None
         self._chunks = None if self._read_fn else iter(stream)  # type: ignore[arg-type]
         self._pending = memoryview(b"")
         self.count = 0
@@ -180,6 +182,30 @@ class UploadSource:
             self._pending = memoryview(chunk).cast("B")
         piece, self._pending = self._pending[:limit], self._pending[limit:]
         return bytes(piece)
+
+    def readinto(self, buffer: memoryview) -> int:
+        """Fill `buffer` completely, or up to the end of the stream; returns the byte count."""
+        filled = 0
+        try:
+            while filled < len(buffer):
+                if self._readinto_fn is not None:
+                    got = self._readinto_fn(buffer[filled:])
+                    if got is None:  # would pass for the end of the stream and truncate it
+                        raise StorageError("upload source returned None: non-blocking reads")
+                    if not got:
+                        break
+                    filled += got
+                    continue
+                piece = self._piece(len(buffer) - filled)
+                if not piece:
+                    break
+                buffer[filled : filled + len(piece)] = piece
+                filled += len(piece)
+        except Exception as exc:
+            self.error = exc
+            raise
+        self.count += filled
+        return filled
 
     def read(self, size: int = -1) -> bytes:
         parts: list[bytes] = []

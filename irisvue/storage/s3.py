@@ -15,7 +15,7 @@ import urllib3
 from minio import Minio
 from minio.deleteobjects import DeleteObject
 from minio.error import MinioException, S3Error, ServerError
-from minio.helpers import MIN_PART_SIZE
+from minio.helpers import MIN_PART_SIZE, genheaders
 from minio.sse import SseS3
 from urllib3.util import Retry, Timeout
 
@@ -36,6 +36,7 @@ from irisvue.storage.base import (
     validate_key,
     validate_prefix,
 )
+from irisvue.storage.s3_upload import PartUpload
 
 log = structlog.get_logger(__name__)
 
@@ -110,10 +111,9 @@ class S3Storage:
     construction: the bucket is checked (and created when missing) lazily,
     once, at the first operation.
 
-    Uploads go out in parts of `part_size` (>= 5 MiB, S3's minimum), one at a
-    time by default. minio holds a part plus transient copies: measured peak
-    per upload is 3 * part_size (15 MiB) when the length is unknown, 2 * when
-    it is given, flat in the object's size; each parallel upload adds a part.
+    Uploads go out in parts of `part_size` (>= 5 MiB, S3's minimum) through
+    `PartUpload`: two reusable part buffers per upload, one part in flight
+    while the next is read, so memory is 2 * part_size whatever the size.
     A failed upload aborts its multipart upload; if the store is unreachable
     even for that, the parts stay invisible until a lifecycle rule
     (AbortIncompleteMultipartUpload) removes them.
@@ -133,7 +133,6 @@ class S3Storage:
         region: str | None = None,
         sse: bool = False,
         part_size: int = MIN_PART_SIZE,
-        parallel_uploads: int = 1,
         connect_timeout: float = 2.0,
         read_timeout: float = 20.0,
         probe_timeout: float = 1.0,
@@ -143,7 +142,6 @@ class S3Storage:
             raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes")
         self.bucket = bucket
         self.part_size = part_size
-        self.parallel_uploads = max(1, parallel_uploads)
         self._sse = SseS3() if sse else None
         retries = Retry(
             total=3,
@@ -224,18 +222,12 @@ class S3Storage:
         validate_key(key)
         self._ready()
         source = UploadSource(stream)
+        headers = genheaders(None, self._sse, None, None, False)
+        headers["Content-Type"] = content_type or DEFAULT_CONTENT_TYPE
+        upload = PartUpload(self._client, self.bucket, key, headers, self.part_size)
         with self._errors("put", source):
-            result = self._client.put_object(
-                self.bucket,
-                key,
-                source,  # type: ignore[arg-type]
-                length,
-                content_type=content_type or DEFAULT_CONTENT_TYPE,
-                sse=self._sse,
-                part_size=self.part_size if length < 0 else 0,
-                num_parallel_uploads=self.parallel_uploads,
-            )
-        return PutResult(key, source.count, result.etag or "", result.version_id)
+            etag, version_id = upload.run(source, length)
+        return PutResult(key, source.count, etag, version_id)
 
     def open(self, key: str) -> ObjectReader:
         """A streamed reader of the object; raises `ObjectNotFound`. The caller closes it."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import time
 import urllib.error
 import urllib.request
@@ -13,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from irisvue.storage import S3Storage
+from irisvue.storage import S3Storage, StorageError
 from tests.storage.conftest import MiB, pattern, pattern_sha256
 from tests.storage.test_backends import StreamBrokeError, failing_stream
 
@@ -143,3 +144,49 @@ def test_bucket_is_created_lazily_on_first_use(services, raw_s3):
     assert raw_s3.bucket_exists(bucket)
     store.delete("a/b")
     raw_s3.remove_bucket(bucket)
+
+
+def _random_chunks(data: bytes, sizes: tuple[int, ...] = (1, 4093, 65536, 1_000_003)):
+    """`data` in irregular chunks, so part boundaries fall inside chunks."""
+    position, turn = 0, 0
+    while position < len(data):
+        size = sizes[turn % len(sizes)]
+        yield data[position : position + size]
+        position, turn = position + size, turn + 1
+
+
+@pytest.mark.parametrize(
+    "size",
+    [5 * MiB - 1, 5 * MiB, 10 * MiB, 17 * MiB + 12345],
+    ids=["under-one-part", "exactly-one-part", "exactly-two-parts", "four-parts"],
+)
+def test_parts_in_flight_never_mix_bytes(s3_store, raw_s3, prefix, size):
+    # Random bytes: a part buffer reused while its send is still in flight
+    # would corrupt the object, which a periodic pattern could hide.
+    data = os.urandom(size)
+    key = f"{prefix}random.bin"
+
+    result = s3_store.put(key, _random_chunks(data))
+
+    assert result.size == size
+    parts = -(-size // (5 * MiB))
+    assert result.etag.endswith(f"-{parts}") == (size >= 5 * MiB)  # a full part: multipart
+    response = raw_s3.get_object(s3_store.bucket, key)
+    try:
+        stored = response.read()
+    finally:
+        response.close()
+        response.release_conn()
+    assert hashlib.sha256(stored).digest() == hashlib.sha256(data).digest()
+
+
+@pytest.mark.parametrize("declared", [6 * MiB, 12 * MiB])
+def test_multipart_length_mismatch_is_refused_and_aborted(s3_store, raw_s3, prefix, declared):
+    key = f"{prefix}mismatch.bin"
+
+    with pytest.raises(StorageError, match="declared"):
+        s3_store.put(key, pattern(11 * MiB), length=declared)
+
+    uploads = raw_s3._list_multipart_uploads(s3_store.bucket, prefix=prefix).uploads
+    assert [u.object_name for u in uploads] == []
+    assert s3_store.stat(key) is None
