@@ -31,7 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     from irisvue.config import ConfigError
     from irisvue.extensions import db
     from irisvue.jobs.dispatch import run_worker
+    from irisvue.memory import tune_malloc
 
+    tune_malloc()  # export archives stream through 1 MiB segments: see irisvue/memory.py
     try:
         app = create_app()
     except ConfigError as exc:

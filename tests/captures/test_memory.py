@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 from minio.helpers import MIN_PART_SIZE
 
 from irisvue import create_app
+from irisvue.storage.s3_upload import SLAB_SIZE
 from tests.captures.conftest import (
     CAPTURES,
     BigPng,
@@ -21,11 +22,11 @@ from tests.captures.conftest import (
     upload,
 )
 
-# The S3 backend uploads an unsized stream in 5 MiB parts through two reusable
-# part buffers (one part in flight while the next fills). The rest of the
-# pipeline holds a few chunks and one 1 MiB encryption segment (with its
-# copies), plus this test's own body generator: ~2.5 MiB.
-BOUND = 2 * MIN_PART_SIZE + 7 * MiB // 2
+# The S3 backend uploads an unsized stream in 5 MiB parts from a pool of
+# 1 MiB slabs: one part plus two slabs filled ahead while it is on the wire.
+# The rest of the pipeline holds a few chunks and one 1 MiB encryption
+# segment (with its copies), plus this test's own body generator: ~2.5 MiB.
+BOUND = MIN_PART_SIZE + 2 * SLAB_SIZE + 7 * MiB // 2
 
 
 def _peak_growth(client: FlaskClient, headers: dict[str, str], png: BigPng) -> tuple[int, dict]:
