@@ -10,6 +10,8 @@ Every value comes from the environment (defaults in brackets):
   GUNICORN_TIMEOUT         seconds before a silent worker is killed and replaced [30]
   GUNICORN_GRACEFUL_TIMEOUT seconds workers get to finish requests on shutdown [30]
   GUNICORN_KEEPALIVE       seconds an idle keep-alive connection stays open [5]
+  GUNICORN_BODY_TIMEOUT    seconds a request's socket may stall (slow or stopped
+                           upload, unread response) before it is given up, 0 = never [30]
   GUNICORN_MAX_REQUESTS    recycle a worker after this many requests, 0 = never [0]
   GUNICORN_ACCESS_LOG      `-` (stdout), a file path, or `off` [-]
   LOG_LEVEL                gunicorn's own log level [INFO]
@@ -74,9 +76,30 @@ preload_app = False
 
 # Request-size guards (gunicorn's defaults, stated so they are reviewed): a
 # longer request line, more headers or a bigger header is refused before Flask runs.
+# gunicorn answers those itself (414 / 431 / 400, `Connection: close`) with a
+# small text/html page, not problem+json: no application code has run, and
+# rewriting the answer would mean replacing gunicorn's error path. Kept on
+# purpose; clients never meet it unless they send requests no client needs
+# (tests/abuse/test_server.py pins the statuses).
 limit_request_line = 4094
 limit_request_fields = 100
 limit_request_field_size = 8190
+
+# gthread waits at most 5 s for a request to start, but then reads the body
+# with a blocking socket and no timeout: a client that sends a body slowly, or
+# stops half-way without closing, would hold a thread for ever (and `timeout`
+# does not help: the worker's heartbeat goes on). Every socket operation of a
+# request (each body read, each response write) must progress within this many
+# seconds; the app then answers 400 `incomplete_body` and cleans up.
+_body_timeout = _env_int("GUNICORN_BODY_TIMEOUT", 30)
+
+
+def pre_request(worker: Any, req: Any) -> None:
+    worker.log.debug("%s %s", req.method, req.path)  # gunicorn's default hook
+    sock = getattr(getattr(req, "unreader", None), "sock", None)
+    if sock is not None and _body_timeout > 0:
+        sock.settimeout(_body_timeout)
+
 
 # Heartbeat files on tmpfs: a slow disk must not make the arbiter kill workers.
 if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):  # noqa: S108
@@ -200,3 +223,11 @@ def child_exit(server: Any, worker: Any) -> None:
 def on_exit(server: Any) -> None:
     if _created_multiproc_dir:
         shutil.rmtree(_created_multiproc_dir, ignore_errors=True)
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    # Large buffers (upload parts, encryption segments) go back to the kernel
+    # when freed, and threads share two malloc arenas: see irisvue/memory.py.
+    from irisvue.memory import tune_malloc
+
+    tune_malloc()

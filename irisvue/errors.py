@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from irisvue import guards
 from irisvue.extensions import db
 
 log = structlog.get_logger(__name__)
@@ -225,14 +226,44 @@ def _view_accepts_multipart(app: Flask, endpoint: str | None) -> bool:
     return bool(getattr(view_class or view, "accepts_multipart", False))
 
 
-def init_request_guards(app: Flask) -> None:
-    """Refuse bodies a route cannot take before any view reads them.
+# The two headers WSGI keeps without the HTTP_ prefix.
+_BODY_HEADERS = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
 
-    JSON routes get a small body cap (MAX_JSON_KB); only routes that opt in
-    with `accepts_multipart = True` take multipart uploads, capped by
-    MAX_CONTENT_LENGTH (MAX_UPLOAD_MB).
+
+def init_request_guards(app: Flask) -> None:
+    """Refuse what no route can take before any view reads it.
+
+    Every request: NUL/CR/LF in a header value, NUL in the path or the query
+    (400). JSON routes get a small body cap (MAX_JSON_KB) and a strict parse
+    (guards.parse_json: UTF-8, depth, numbers, NUL and surrogates); only routes
+    that opt in with `accepts_multipart = True` take multipart uploads, capped
+    by MAX_CONTENT_LENGTH (MAX_UPLOAD_MB). A body that stops arriving is a 400.
     """
     from flask import request
+
+    @app.before_request
+    def _guard_text() -> Response | None:
+        # First, before anything reads the body: a socket error while reading it
+        # (the server's read timeout, a reset) is the client's failure, a 400.
+        request.environ["wsgi.input"] = guards.ClientInput(request.environ["wsgi.input"])
+        # Before routing matters: a bad header or a NUL in the path is refused
+        # even on routes that would 404, and before any view or service sees it.
+        # One search over every header value joined (a few µs per request).
+        headers = "".join(
+            [
+                value
+                for name, value in request.environ.items()
+                if name.startswith("HTTP_") or name in _BODY_HEADERS
+            ]
+        )
+        if guards.bad_header(headers):
+            return problem(400, "invalid_header", "A header value holds NUL, CR or LF.")
+        if guards.unstorable(request.path):
+            return problem(400, "invalid_path", "The path holds a NUL character.")
+        for key, value in request.args.items(multi=True):
+            if guards.unstorable(key) or guards.unstorable(value):
+                return problem(400, "invalid_query", "The query string holds a NUL character.")
+        return None
 
     @app.before_request
     def _guard_body() -> Response | None:
@@ -262,7 +293,27 @@ def init_request_guards(app: Flask) -> None:
             if len(request.get_data(cache=True)) > cap:
                 return problem(413, "payload_too_large", "The request body is too large.")
         request.max_content_length = cap
-        return None
+        return _check_json(request.get_data(cache=True))
+
+
+def _check_json(data: bytes) -> Response | None:
+    """Refuses a JSON body the parsers or the database would choke on (see guards.py).
+
+    Views parse the body again (webargs); the cached bytes are the same, and
+    after this check that parse cannot fail in a way that becomes a 500.
+    """
+    try:
+        guards.parse_json(data)
+    except guards.BadTextError as exc:
+        return problem(
+            422,
+            "validation_error",
+            "The request failed validation; see `errors`.",
+            errors=exc.errors,
+        )
+    except guards.BadJsonError as exc:
+        return problem(400, "invalid_json", str(exc))
+    return None
 
 
 class ProblemJsonPlugin(BasePlugin):

@@ -38,6 +38,4 @@ def tune_malloc(
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
-    return bool(mallopt(M_ARENA_MAX, arena_max)) and bool(
-        mallopt(M_MMAP_THRESHOLD, mmap_threshold)
-    )
+    return bool(mallopt(M_ARENA_MAX, arena_max)) and bool(mallopt(M_MMAP_THRESHOLD, mmap_threshold))

@@ -74,17 +74,29 @@ def test_log_lines_are_json_with_request_id(probe, log_lines):
     assert stdlib and stdlib[0]["logger"] == "werkzeug"
 
 
-def test_crlf_in_a_logged_header_stays_on_one_line(probe, log_lines):
+def test_crlf_in_a_header_is_refused_and_logs_stay_one_line(probe, log_lines):
+    # CR/LF/NUL are never valid in a header (RFC 9110): the request guard refuses
+    # them before any view can log or store the value.
     hostile = 'curl\r\n{"event": "forged", "request_id": "admin"}\nx'
     response = probe.get(
         f"/_probe/things/{uuid.uuid4()}", environ_overrides={"HTTP_USER_AGENT": hostile}
+    )
+    assert response.status_code == 400
+    assert response.get_json()["code"] == "invalid_header"
+    records = [json.loads(line) for line in log_lines()]
+    assert "probe_seen" not in [r["event"] for r in records]
+    # Whatever a header may legally hold still cannot forge a line: the JSON
+    # renderer escapes the terminal escape sequence and the Unicode separators.
+    legal = "curl \x1b[2J\x1b[31mALERT\u2028\u2029\x85 ok"
+    response = probe.get(
+        f"/_probe/things/{uuid.uuid4()}", environ_overrides={"HTTP_USER_AGENT": legal}
     )
     assert response.status_code == 200
     lines = log_lines()
     records = [json.loads(line) for line in lines]
     assert [r["event"] for r in records] == ["probe_seen"]
-    assert records[0]["user_agent"] == hostile  # kept verbatim, escaped by JSON
-    assert len(lines) == 1
+    assert records[0]["user_agent"] == legal  # kept verbatim, escaped by JSON
+    assert len(lines) == 1 and lines[0].isascii() and "\x1b" not in lines[0]
 
 
 def scrape(client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

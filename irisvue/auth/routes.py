@@ -32,6 +32,13 @@ BEARER_CODES = (
     "token_missing, token_invalid (malformed, tampered, wrong algorithm), token_expired, "
     "token_wrong_type, token_revoked, account_disabled"
 )
+SESSION_LINKS = {
+    "DeleteSession": {
+        "operationId": "deleteSession",
+        "parameters": {"item_id": "$response.body#/items/0/id"},
+        "description": "revoke the newest session of the page",
+    }
+}
 RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
 
 
@@ -123,20 +130,22 @@ class LogoutAllViews(MethodView):
 class SessionsViews(MethodView):
     decorators = [jwt_required()]
 
-    @blp.doc(security=BEARER)
+    @blp.doc(security=BEARER, responses={200: {"links": SESSION_LINKS}})
     @blp.arguments(SessionQueryArgsSchema, location="query")
     @blp.response(200, SessionListSchema)
     @problems({401: BEARER_CODES, 422: "validation_error, invalid_cursor"})
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """List the account's live sessions, newest first; the calling one is flagged."""
-        return sessions.list_sessions(current_user.id, _session_id(), args["limit"], args["cursor"])
+        return sessions.list_sessions(
+            current_user.id, _session_id(), args["limit"], args.get("cursor")
+        )
 
 
 @blp.route("/sessions/<uuid:item_id>")
 class SessionByIdViews(MethodView):
     decorators = [jwt_required()]
 
-    @blp.doc(security=BEARER)
+    @blp.doc(security=BEARER, operationId="deleteSession")
     @blp.response(204)
     @problems({401: BEARER_CODES, 404: "session_not_found"})
     def delete(self, item_id: uuid.UUID) -> None:
@@ -214,7 +223,7 @@ class VerifyEmailViews(MethodView):
     @per_ip("RATELIMIT_EMAIL_TOKEN_PER_IP", "email-token")
     @blp.arguments(EmailTokenSchema)
     @blp.response(200, UserSchema)
-    @problems({400: "email_token_invalid, email_token_expired", 429: "rate_limited"})
+    @problems({403: "email_token_invalid, email_token_expired", 429: "rate_limited"})
     def post(self, data: dict[str, str]) -> Any:
         """Consume a verification token (single use, 24 h)."""
         return services.verify_email(data["token"])
@@ -243,7 +252,7 @@ class PasswordResetViews(MethodView):
     @blp.response(204)
     @problems(
         {
-            400: "email_token_invalid, email_token_expired",
+            403: "email_token_invalid, email_token_expired",
             422: "validation_error, password_too_common",
             429: "rate_limited",
         }

@@ -211,10 +211,10 @@ def _usable_token(token: str, purpose: str, *, lock: bool = False) -> EmailToken
     found = db.session.scalar(stmt)
     if found is None or found.used_at is not None:
         db.session.rollback()
-        raise APIError(400, "email_token_invalid", "The link is invalid or was already used.")
+        raise APIError(403, "email_token_invalid", "The link is invalid or was already used.")
     if as_utc(found.expires_at) <= utcnow():
         db.session.rollback()
-        raise APIError(400, "email_token_expired", "The link has expired; ask for a new one.")
+        raise APIError(403, "email_token_expired", "The link has expired; ask for a new one.")
     return found
 
 

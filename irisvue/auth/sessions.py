@@ -9,8 +9,6 @@ the winner got instead of killing the session.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,6 +22,7 @@ from irisvue.errors import APIError
 from irisvue.extensions import db
 from irisvue.models import Session, User
 from irisvue.models.base import utcnow
+from irisvue.pagination import decode_keyset, encode_keyset
 
 USER_AGENT_MAX = 256
 
@@ -151,16 +150,13 @@ def delete_session(user_id: uuid.UUID, session_id: uuid.UUID) -> None:
 
 
 def _encode_cursor(session: Session) -> str:
-    raw = f"{as_utc(session.created_at).isoformat()}|{session.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_keyset(as_utc(session.created_at), session.id)
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created, _, ident = raw.partition("|")
-        return as_utc(datetime.fromisoformat(created)), uuid.UUID(ident)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        return decode_keyset(cursor)
+    except ValueError as exc:
         raise APIError(
             422, "invalid_cursor", "The cursor is not valid.", errors={"cursor": ["Invalid."]}
         ) from exc
@@ -175,7 +171,7 @@ def list_sessions(
         Session.revoked_at.is_(None),
         Session.expires_at > utcnow(),
     )
-    if cursor:
+    if cursor is not None:  # "" too is a cursor, and not a valid one
         created, ident = _decode_cursor(cursor)
         stmt = stmt.where(
             or_(

@@ -20,6 +20,20 @@ from irisvue.errors import PROBLEM_MIMETYPE, ProblemSchema
 from irisvue.models import Capture
 
 BEARER = [{"bearerAuth": []}]
+_BY_NEW_ID = {"item_id": "$response.body#/id"}
+# OpenAPI links: what a client (or a stateful fuzzer) can do with an answer.
+CREATED_LINKS = {
+    "GetCapture": {"operationId": "getCapture", "parameters": _BY_NEW_ID},
+    "GetCaptureContent": {"operationId": "getCaptureContent", "parameters": _BY_NEW_ID},
+    "DeleteCapture": {"operationId": "deleteCapture", "parameters": _BY_NEW_ID},
+}
+DELETED_LINKS = {
+    "GetDeletedCapture": {
+        "operationId": "getCapture",
+        "parameters": {"item_id": "$request.path.item_id"},
+        "description": "404 from now on",
+    }
+}
 
 
 def _problem(status: int, description: str) -> Any:
@@ -52,7 +66,7 @@ class CaptureViews(MethodView):
         return {"items": items, "next_cursor": next_cursor}
 
     @blp.doc(requestBody=UPLOAD_REQUEST_BODY)
-    @blp.doc(security=BEARER)
+    @blp.doc(security=BEARER, responses={201: {"links": CREATED_LINKS}})
     @blp.response(201, CaptureSchema, description="The stored capture")
     @_problem(400, "`invalid_multipart`: the multipart body is malformed")
     @_problem(401, "Missing, invalid or expired access token")
@@ -80,7 +94,7 @@ class CaptureViews(MethodView):
 class CaptureByIdViews(MethodView):
     decorators = [jwt_required()]
 
-    @blp.doc(security=BEARER)
+    @blp.doc(security=BEARER, operationId="getCapture")
     @blp.response(200, CaptureSchema)
     @_problem(401, "Missing, invalid or expired access token")
     @_problem(404, "No such capture of this user")
@@ -88,7 +102,9 @@ class CaptureByIdViews(MethodView):
         """A capture's metadata."""
         return services.get_capture(get_jwt_identity(), item_id)
 
-    @blp.doc(security=BEARER)
+    @blp.doc(
+        security=BEARER, operationId="deleteCapture", responses={204: {"links": DELETED_LINKS}}
+    )
     @blp.response(204, description="Object and row deleted")
     @_problem(401, "Missing, invalid or expired access token")
     @_problem(404, "No such capture of this user")
@@ -102,7 +118,7 @@ class CaptureByIdViews(MethodView):
 class CaptureContentViews(MethodView):
     decorators = [jwt_required()]
 
-    @blp.doc(security=BEARER)
+    @blp.doc(security=BEARER, operationId="getCaptureContent")
     @blp.response(200, IMAGE_SCHEMA, content_type="image/jpeg", description="The photo")
     @blp.alt_response(
         200, schema=IMAGE_SCHEMA, content_type="image/png", description="The photo", success=True

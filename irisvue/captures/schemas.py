@@ -8,12 +8,17 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from irisvue.captures.services import decode_cursor
 from irisvue.models.capture import CAPTURE_CONTENT_TYPES
+from irisvue.pagination import KEYSET_DOC
 
 MAX_PAGE = 100
 
 
 class Cursor(fields.String):
-    """An opaque `next_cursor` from a previous page; loads as (created_at, id)."""
+    """A `next_cursor` from a previous page; loads as (created_at, id).
+
+    Documented with the pattern the server checks (irisvue.pagination): any
+    value it admits is a valid position, anything else is a 422.
+    """
 
     def _deserialize(
         self, value: Any, attr: str | None, data: Any, **kwargs: Any
@@ -44,19 +49,22 @@ class CaptureSchema(Schema):
 
 class CaptureQueryArgsSchema(Schema):
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PAGE))
-    cursor = Cursor(metadata={"description": "`next_cursor` of the previous page"})
+    cursor = Cursor(metadata=KEYSET_DOC)
 
 
 class CapturePageSchema(Schema):
     items = fields.List(fields.Nested(CaptureSchema), required=True)
     next_cursor = fields.String(
-        allow_none=True, required=True, metadata={"description": "null on the last page"}
+        allow_none=True,
+        required=True,
+        metadata={**KEYSET_DOC, "description": "null on the last page"},
     )
 
 
 UPLOAD_REQUEST_BODY = {
     "required": True,
-    "description": "The photo as the `file` part. Its bytes decide the type (JPEG or PNG); "
+    "description": "The photo as the `file` part, the only part. Its bytes decide the type "
+    "(JPEG or PNG); "
     "EXIF, XMP, GPS, IPTC and comments are removed without re-encoding the pixels.",
     "content": {
         "multipart/form-data": {
@@ -64,6 +72,7 @@ UPLOAD_REQUEST_BODY = {
                 "type": "object",
                 "required": ["file"],
                 "properties": {"file": {"type": "string", "format": "binary"}},
+                "additionalProperties": False,  # any other part is a 422 (upload.file_part)
             },
             "encoding": {"file": {"contentType": "image/jpeg, image/png"}},
         }

@@ -1,4 +1,4 @@
-"""Captures: consent-gated encrypted uploads, reads, deletion and biometric destruction.
+"""Captures: consent-gated encrypted uploads, reads and deletion (destruction: destruction.py).
 
 Objects live at `users/<user_id>/captures/<capture_id>`, encrypted with the
 user's data key and the object key as associated data. An upload holds no
@@ -10,8 +10,6 @@ makes the upload fail and delete its object).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +17,7 @@ from datetime import datetime
 
 import structlog
 from flask import current_app
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import select, tuple_
 
 from irisvue.captures import keys
 from irisvue.captures.upload import UploadRequest, open_upload
@@ -35,9 +33,9 @@ from irisvue.crypto import (
 )
 from irisvue.errors import APIError
 from irisvue.extensions import db
-from irisvue.jobs.registry import JobError
-from irisvue.models import Capture, User, UserKey
+from irisvue.models import Capture, User
 from irisvue.models.base import utcnow
+from irisvue.pagination import decode_keyset, encode_keyset
 from irisvue.storage import ObjectNotFound, StorageError, get_storage
 
 log = structlog.get_logger(__name__)
@@ -164,18 +162,12 @@ def create_capture(identity: str, request: UploadRequest) -> Capture:
 
 
 def encode_cursor(capture: Capture) -> str:
-    raw = f"{capture.created_at.isoformat()}|{capture.id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return encode_keyset(capture.created_at, capture.id)
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    """Raises ValueError for anything `encode_cursor` did not produce."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created, _, item_id = raw.partition("|")
-        return datetime.fromisoformat(created), uuid.UUID(item_id)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise ValueError("invalid cursor") from None
+    """Raises ValueError for anything the documented cursor pattern does not admit."""
+    return decode_keyset(cursor)
 
 
 def list_captures(
@@ -231,7 +223,8 @@ def open_content(identity: str, item_id: uuid.UUID) -> CaptureContent:
     capture_id, size, content_type = capture.id, capture.size, capture.content_type
     key = capture.object_key
     key_row = keys.find_user_key(capture.user_id)
-    if key_row is None:
+    # A key newer than the capture replaced the shredded one it was encrypted under.
+    if key_row is None or key_row.created_at > capture.created_at:
         raise _content_destroyed()
     try:
         data_key = keys.unwrap(key_row)
@@ -283,27 +276,3 @@ def delete_capture(identity: str, item_id: uuid.UUID) -> None:
     db.session.delete(capture)
     db.session.commit()
     log.info("capture_deleted", capture_id=str(item_id))
-
-
-def destroy_biometrics(user_id: uuid.UUID | None) -> dict[str, int]:
-    """Destroy every biometric object of the user: key, objects, rows. Idempotent.
-
-    The wrapped key goes first and is committed at once: from then on every
-    copy of the user's objects (backups included) is unreadable, even if
-    deleting the objects fails now and the job has to run again.
-    """
-    if user_id is None:  # the account was erased meanwhile, with everything in it
-        return {"captures": 0, "objects": 0}
-    db.session.execute(delete(UserKey).where(UserKey.user_id == user_id))
-    db.session.commit()
-    try:
-        objects = get_storage().delete_prefix(user_prefix(user_id))
-    except StorageError as exc:
-        log.warning("biometrics_destroy_storage_error", error=type(exc).__name__)
-        raise JobError("storage_unavailable") from exc
-    result = db.session.execute(delete(Capture).where(Capture.user_id == user_id))
-    db.session.commit()
-    captures = result.rowcount or 0  # type: ignore[attr-defined]
-    # Counts only: this runs for erasure and the retention sweep, which log no identities.
-    log.info("biometrics_destroyed", captures=captures, objects=objects)
-    return {"captures": captures, "objects": objects}

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import NEED_DATA, Data, Epilogue, Field, File, MultipartDecoder
 
@@ -91,14 +92,26 @@ def _missing_file() -> APIError:
     )
 
 
+def _unknown_part(name: str) -> APIError:
+    # As for JSON bodies: a part the schema does not name is refused, not ignored.
+    return APIError(
+        422,
+        "validation_error",
+        "The request failed validation; see `errors`.",
+        errors={name: ["Unknown field."]},
+    )
+
+
 def file_part(stream: IO[bytes], boundary: bytes, max_bytes: int) -> Iterator[bytes]:
     """The data of the `file` part as it arrives; 413 once it passes `max_bytes`.
 
-    Other parts are read past and discarded. After the file part the rest of
-    the body is left unread.
+    The body must hold the `file` part and nothing else: any other part is a
+    422, also one after the file (read up to the closing boundary, so the
+    error reaches storage.put before the upload is kept).
     """
     decoder = MultipartDecoder(boundary, READ_SIZE + MAX_HEADER_BYTES, max_parts=MAX_PARTS)
     in_file = found = False
+    unknown: str | None = None
     size = 0
     try:
         while True:
@@ -106,20 +119,38 @@ def file_part(stream: IO[bytes], boundary: bytes, max_bytes: int) -> Iterator[by
             if event is NEED_DATA:
                 decoder.receive_data(stream.read(READ_SIZE) or None)  # None: end of body
             elif isinstance(event, File | Field):
-                in_file = isinstance(event, File) and event.name == FILE_FIELD and not found
-                found = found or in_file
+                if isinstance(event, File) and event.name == FILE_FIELD and not found:
+                    if unknown is not None:
+                        raise _unknown_part(unknown)
+                    in_file = found = True
+                elif found:
+                    raise _unknown_part(event.name)
+                else:  # without a file part the answer is "file missing", whatever came before
+                    unknown = event.name if unknown is None else unknown
             elif isinstance(event, Data) and in_file:
                 size += len(event.data)
                 if size > max_bytes:
                     raise too_large(max_bytes)
                 if event.data:
                     yield event.data
-                if not event.more_data:
-                    return
+                in_file = event.more_data
             elif isinstance(event, Epilogue):
                 break
     except ValueError as exc:  # the decoder's "invalid form-data"
         raise APIError(400, "invalid_multipart", "The multipart body is malformed.") from exc
+    except RequestEntityTooLarge:
+        if unknown is None:  # part headers larger than the decoder's buffer
+            raise
+        # More than MAX_PARTS parts, none of them the file.
+        raise APIError(
+            422,
+            "validation_error",
+            "The request failed validation; see `errors`.",
+            errors={
+                str(unknown): ["Unknown field."],
+                FILE_FIELD: ["Missing data for required field."],
+            },
+        ) from None
     if not found:
         raise _missing_file()
 

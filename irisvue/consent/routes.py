@@ -19,6 +19,7 @@ from irisvue.consent.schemas import (
     WithdrawSchema,
 )
 from irisvue.errors import PROBLEM_MIMETYPE, ProblemSchema
+from irisvue.jobs.schemas import job_links
 
 DOCUMENTS_CACHE = "public, max-age=300"  # a stale copy only costs the client a 409 and a refetch
 BEARER = [{"bearerAuth": []}]  # the scheme the auth blueprint registers
@@ -66,7 +67,11 @@ class ConsentViews(MethodView):
         """The user's current consent per type: the latest record wins."""
         return {"items": services.current_state(get_jwt_identity())}
 
-    @blp.doc(security=BEARER)
+    @blp.doc(
+        security=BEARER,
+        operationId="recordConsent",
+        responses={202: {"links": job_links("$response.body#/job/id")}},
+    )
     @blp.arguments(ConsentCreateSchema)
     @blp.response(201, ConsentReceiptSchema, description="The appended record")
     @blp.alt_response(
@@ -89,7 +94,11 @@ class ConsentViews(MethodView):
 class ConsentWithdrawViews(MethodView):
     decorators = [jwt_required()]
 
-    @blp.doc(security=BEARER)
+    @blp.doc(
+        security=BEARER,
+        operationId="withdrawConsent",
+        responses={202: {"links": job_links("$response.body#/job/id")}},
+    )
     @blp.arguments(WithdrawSchema, required=False)
     @blp.response(
         202,

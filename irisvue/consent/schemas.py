@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-import base64
-import binascii
+import re
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, pre_dump, validate
 
-from irisvue.consent.documents import DEFAULT_LOCALE, LOCALE_PATTERN
+from irisvue.consent.documents import DEFAULT_LOCALE, LOCALE_PATTERN, read_document_files
 from irisvue.consent.services import Receipt
 from irisvue.jobs.schemas import JobSchema
 from irisvue.models.consent import CONSENT_TYPES, JURISDICTIONS
@@ -15,6 +14,9 @@ MAX_PAGE = 100
 
 _consent_type = validate.OneOf(CONSENT_TYPES)
 _jurisdiction = validate.OneOf(JURISDICTIONS)
+# A decision can only be recorded against a published text: the locales the
+# packaged texts come in (every type and jurisdiction has each of them).
+PUBLISHED_LOCALES = sorted({document.locale for document in read_document_files()})
 _locale = validate.Regexp(f"^{LOCALE_PATTERN}$", error="Not a locale such as `en` or `pt-BR`.")
 
 
@@ -27,24 +29,28 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
+# A history cursor is the seq of the last record of the previous page, in
+# decimal. Every value the documented pattern admits is a valid position (past
+# the end: an empty page), anything else is a 422.
+SEQ_CURSOR_PATTERN = r"^[0-9]{1,12}$"
+SEQ_CURSOR_DOC = {"pattern": SEQ_CURSOR_PATTERN, "maxLength": 12, "example": "50"}
+_SEQ_CURSOR = re.compile(SEQ_CURSOR_PATTERN.removeprefix("^").removesuffix("$"))
+
+
 def encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
+    return str(seq)
 
 
 def decode_cursor(cursor: str) -> int:
-    """Raises ValueError for anything `encode_cursor` did not produce."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        raise ValueError("invalid cursor") from None
-    prefix, _, value = raw.partition(":")
-    if prefix != "seq" or not value.isdigit() or len(value) > 12:
+    """Raises ValueError for anything the documented pattern does not admit."""
+    # fullmatch, not `$`: Python's `$` would also accept a trailing newline.
+    if not _SEQ_CURSOR.fullmatch(cursor):
         raise ValueError("invalid cursor")
-    return int(value)
+    return int(cursor)
 
 
 class Cursor(fields.String):
-    """Opaque to clients; inside, the seq of the last record of the previous page."""
+    """The seq of the last record of the previous page."""
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         return None if value is None else encode_cursor(value)
@@ -90,7 +96,11 @@ class ConsentCreateSchema(Schema):
         validate=validate.Range(min=1),
         metadata={"description": "the `version` of the text the user was shown"},
     )
-    locale = fields.String(load_default=DEFAULT_LOCALE, validate=_locale)
+    locale = fields.String(
+        load_default=DEFAULT_LOCALE,
+        validate=_locale,  # a well-formed locale with no text: 422 `unknown_document`
+        metadata={"enum": PUBLISHED_LOCALES, "description": "the language of the text shown"},
+    )
 
 
 class WithdrawSchema(Schema):
@@ -156,7 +166,9 @@ class ConsentStateListSchema(Schema):
 
 class HistoryQueryArgsSchema(Schema):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PAGE))
-    cursor = Cursor(metadata={"description": "`next_cursor` of the previous page"})
+    cursor = Cursor(
+        metadata={**SEQ_CURSOR_DOC, "description": "`next_cursor` of the previous page"}
+    )
     verify = fields.Boolean(
         load_default=False, metadata={"description": "also verify the whole hash chain"}
     )
@@ -177,7 +189,9 @@ class ChainReportSchema(Schema):
 class HistorySchema(Schema):
     items = fields.List(fields.Nested(ConsentRecordSchema), required=True)
     next_cursor = Cursor(
-        allow_none=True, required=True, metadata={"description": "null on the last page"}
+        allow_none=True,
+        required=True,
+        metadata={**SEQ_CURSOR_DOC, "description": "null on the last page"},
     )
     verification = fields.Nested(
         ChainReportSchema, metadata={"description": "present with ?verify=true"}

@@ -29,6 +29,7 @@ log = structlog.get_logger(__name__)
 
 BIOMETRIC = "biometric_capture"
 DESTROY_JOB = "biometrics.destroy"
+RECORD_ARG = "consent_record_id"  # the withdrawal a destruction job carries out
 USER_AGENT_MAX = 256
 IP_MAX = 45
 APPEND_ATTEMPTS = 3
@@ -113,8 +114,8 @@ def _append(user_id: uuid.UUID, entry: _Entry) -> ConsentRecord:
 
 
 def _append_and_commit(user_id: uuid.UUID, entry: _Entry) -> Receipt:
-    """Appends (retrying a lost seq race) and commits, queueing destruction with a
-    biometric withdrawal in the same transaction."""
+    """Appends (retrying a lost seq race) and commits, shredding the data key and
+    queueing destruction with a biometric withdrawal in the same transaction."""
     for attempt in range(1, APPEND_ATTEMPTS + 1):
         try:
             record = _append(user_id, entry)
@@ -126,7 +127,7 @@ def _append_and_commit(user_id: uuid.UUID, entry: _Entry) -> Receipt:
             continue
         job = None
         if record.consent_type == BIOMETRIC and not record.granted:
-            job = outbox.submit(DESTROY_JOB, user_id=user_id)
+            job = _shred_and_queue_destruction(user_id, record)
         outbox.commit()
         log.info(
             "consent_recorded",
@@ -137,6 +138,16 @@ def _append_and_commit(user_id: uuid.UUID, entry: _Entry) -> Receipt:
         )
         return Receipt(record=record, job=job)
     raise AssertionError("unreachable")
+
+
+def _shred_and_queue_destruction(user_id: uuid.UUID, record: ConsentRecord) -> Job:
+    """Crypto-shred now (old objects are unreadable from the commit on) and queue
+    the job that deletes what this withdrawal covers, and only that: the user
+    may consent again and upload before it runs."""
+    from irisvue.captures.destruction import shred_data_keys  # captures imports us
+
+    shred_data_keys(user_id)
+    return outbox.submit(DESTROY_JOB, user_id=user_id, args={RECORD_ARG: str(record.id)})
 
 
 def record_consent(
@@ -307,6 +318,6 @@ def destroy_biometrics(user_id: uuid.UUID | None) -> dict[str, int]:
     The captures feature does the work (wrapped data key, objects, rows;
     idempotent, so the job may run twice).
     """
-    from irisvue.captures.services import destroy_biometrics as destroy_captures
+    from irisvue.captures.destruction import destroy_biometrics as destroy_captures
 
     return destroy_captures(user_id)

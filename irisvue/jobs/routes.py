@@ -6,17 +6,19 @@ from flask_jwt_extended import get_jwt_identity, jwt_required
 
 from irisvue.extensions import db
 from irisvue.jobs import blp, events
-from irisvue.jobs.schemas import JobSchema
+from irisvue.jobs.schemas import JOB_EVENT_SCHEMA, JobSchema
 from irisvue.jobs.services import get_user_job
 from irisvue.models import Job
 
 NO_STORE = {"Cache-Control": "no-store"}
+BEARER = [{"bearerAuth": []}]  # the scheme the auth blueprint registers
 
 
 @blp.route("/<uuid:item_id>")
 class JobByIdViews(MethodView):
     decorators = [jwt_required()]
 
+    @blp.doc(security=BEARER, operationId="getJob")
     @blp.response(200, JobSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(404, response="NOT_FOUND")
@@ -29,11 +31,13 @@ class JobByIdViews(MethodView):
 class JobEventsViews(MethodView):
     decorators = [jwt_required()]
 
+    @blp.doc(security=BEARER, operationId="getJobEvents")
     @blp.response(
         200,
-        {"type": "string"},
+        JOB_EVENT_SCHEMA,
         content_type="text/event-stream",
-        description="`event: job` with the job object on every change, until it ends",
+        description="`event: job` with the job object on every change, until it ends; "
+        "`: keep-alive` comments in between",
     )
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(404, response="NOT_FOUND")

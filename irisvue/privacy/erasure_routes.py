@@ -12,12 +12,19 @@ from irisvue.auth.ratelimit import per_user
 from irisvue.errors import PROBLEM_MIMETYPE, ProblemSchema
 from irisvue.privacy import blp, services
 from irisvue.privacy.schemas import (
+    RECEIPT_ID_PARAMETER,
     ErasureAcceptedSchema,
     ErasureRequestSchema,
     ErasureStatusSchema,
 )
 
 BEARER = [{"bearerAuth": []}]
+RECEIPT_LINKS = {
+    "GetErasure": {
+        "operationId": "getErasure",
+        "parameters": {"receipt_id": "$response.body#/receipt_id"},
+    }
+}
 BEARER_CODES = "token_missing, token_invalid, token_expired, token_revoked, account_disabled"
 
 
@@ -33,7 +40,7 @@ class ErasureViews(MethodView):
 
     # Wrong passwords count against the same per-user budget as a password change.
     @per_user("RATELIMIT_PASSWORD_CHANGE_FAILURES_PER_USER", "privacy-erasure", failures_only=True)
-    @blp.doc(security=BEARER)
+    @blp.doc(security=BEARER, responses={202: {"links": RECEIPT_LINKS}})
     @blp.arguments(ErasureRequestSchema)
     @blp.response(202, ErasureAcceptedSchema)
     @_problem(401, f"`code`: invalid_credentials, {BEARER_CODES}")
@@ -47,6 +54,7 @@ class ErasureViews(MethodView):
 
 @blp.route("/erasure/<string:receipt_id>")
 class ErasureStatusViews(MethodView):
+    @blp.doc(operationId="getErasure", parameters=[RECEIPT_ID_PARAMETER])
     @blp.response(200, ErasureStatusSchema)
     @_problem(404, "`code`: erasure_not_found")
     def get(self, receipt_id: str) -> Any:

@@ -231,14 +231,23 @@ def build_export(job: Job) -> dict[str, Any]:
     if user is None:
         raise PermanentJobError("user_gone")
     user_id, job_id = user.id, job.id
-    rows = list(
-        db.session.scalars(
-            select(Capture).where(Capture.user_id == user_id).order_by(Capture.created_at)
+    key_row = keys.find_user_key(user_id)
+    # Captures older than the current key were encrypted under one a withdrawal
+    # shredded; they are unreadable and their destruction job is on its way.
+    rows = (
+        list(
+            db.session.scalars(
+                select(Capture)
+                .where(Capture.user_id == user_id, Capture.created_at >= key_row.created_at)
+                .order_by(Capture.created_at)
+            )
         )
+        if key_row is not None
+        else []
     )
     documents = _documents(user, rows)
     captures = [_CaptureEntry(c.id, c.object_key, c.content_type, c.size) for c in rows]
-    capture_key = keys.load_data_key(user_id)
+    capture_key = keys.unwrap(key_row) if key_row is not None else None
     _, archive_key = keys.get_or_create_data_key(user_id)
     outbox.report_progress(job, 5)
 

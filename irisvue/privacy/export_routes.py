@@ -10,7 +10,7 @@ from flask.views import MethodView
 from flask_jwt_extended import get_jwt_identity, jwt_required
 
 from irisvue.errors import PROBLEM_MIMETYPE, ProblemSchema
-from irisvue.jobs.schemas import JobSchema
+from irisvue.jobs.schemas import JobSchema, job_links
 from irisvue.models import Job
 from irisvue.privacy import blp, export_services
 from irisvue.privacy.export_schemas import DOWNLOAD_SCHEMA, ExportDownloadArgsSchema
@@ -29,7 +29,7 @@ def _problem(status: int, description: str) -> Any:
 class ExportViews(MethodView):
     decorators = [jwt_required()]
 
-    @blp.doc(security=BEARER)
+    @blp.doc(security=BEARER, responses={202: {"links": job_links("$response.body#/id")}})
     @blp.response(202, JobSchema, description="The export job (the pending one, if any)")
     @_problem(401, "Missing, invalid or expired access token")
     def post(self) -> tuple[Job, int, dict[str, str]]:

@@ -17,7 +17,7 @@ from flask import current_app
 from sqlalchemy import or_, select
 
 from irisvue.auth.services import purge_spent_credentials
-from irisvue.captures.services import destroy_biometrics
+from irisvue.captures.destruction import destroy_biometrics
 from irisvue.extensions import db
 from irisvue.models import Capture, User, UserKey
 from irisvue.models.base import utcnow

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from irisvue.auth.schemas import no_nul
 from irisvue.models.privacy import PRIVACY_REQUEST_STATUSES
+
+# Receipt ids are secrets.token_urlsafe(24): 32 base64url characters.
+RECEIPT_ID_PARAMETER = {
+    "in": "path",
+    "name": "receipt_id",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+}
 
 
 class ErasureRequestSchema(Schema):
     password = fields.String(
         required=True,
         load_only=True,
-        validate=validate.Length(min=1, max=1024),
+        validate=[validate.Length(min=1, max=1024), no_nul],
         metadata={"description": "the account's current password (re-authentication)"},
     )
 

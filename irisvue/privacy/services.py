@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, select, update
 from irisvue.auth import sessions
 from irisvue.auth.passwords import get_passwords
 from irisvue.auth.tokens import as_utc, mark_revoked
-from irisvue.captures.services import destroy_biometrics
+from irisvue.captures.destruction import destroy_biometrics
 from irisvue.consent.services import allow_ledger_erasure
 from irisvue.errors import APIError
 from irisvue.extensions import db

@@ -264,5 +264,9 @@ class Storage(Protocol):
         """Delete every object under `prefix` (ending in `/`); returns how many."""
         ...
 
+    def list_prefix(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Every complete object under `prefix` (ending in `/`), lazily; sse not filled in."""
+        ...
+
     def ping(self) -> None:
         """Raise `StorageError` unless the store answers within its short timeout."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
@@ -195,6 +196,29 @@ class LocalStorage:
         except OSError as exc:
             raise StorageError(f"delete_prefix: {exc.strerror}") from exc
         return deleted
+
+    def list_prefix(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Every file under `prefix`; files still being written (temporary names) are not."""
+        base = self._path(validate_prefix(prefix))
+        try:
+            for dirpath, _dirs, files in os.walk(base):
+                for name in files:
+                    if name.startswith(TMP_PREFIX):
+                        continue
+                    path = Path(dirpath, name)
+                    try:
+                        st = path.stat()
+                    except FileNotFoundError:  # deleted since the walk saw it
+                        continue
+                    yield ObjectInfo(
+                        key=path.relative_to(self.root).as_posix(),
+                        size=st.st_size,
+                        etag=self._etag(st),
+                        content_type=DEFAULT_CONTENT_TYPE,
+                        last_modified=datetime.fromtimestamp(st.st_mtime, UTC),
+                    )
+        except OSError as exc:
+            raise StorageError(f"list_prefix: {exc.strerror}") from exc
 
     def ping(self) -> None:
         """The directory exists (created if missing) and is writable."""

@@ -294,6 +294,21 @@ class S3Storage:
             raise DeleteIncompleteError(deleted, failed)
         return deleted
 
+    def list_prefix(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Every object under `prefix` with its size and last-modified time (lazy listing)."""
+        validate_prefix(prefix)
+        self._ready()
+        with self._errors("list_prefix"):
+            for obj in self._client.list_objects(self.bucket, prefix=prefix, recursive=True):
+                if obj.object_name:
+                    yield ObjectInfo(
+                        key=obj.object_name,
+                        size=obj.size or 0,
+                        etag=obj.etag or "",
+                        content_type=None,
+                        last_modified=obj.last_modified,
+                    )
+
     def ping(self) -> None:
         """Check the endpoint answers for our bucket within the probe timeout.
 

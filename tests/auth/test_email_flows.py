@@ -55,7 +55,7 @@ def test_registration_sends_a_verification_email(app, client, register, mailbox,
     assert me["is_verified"] is True
 
     replay = client.post(VERIFY, json={"token": token})
-    assert replay.status_code == 400
+    assert replay.status_code == 403
     assert replay.get_json()["code"] == "email_token_invalid"
     already = client.post(VERIFY_REQUEST, headers=bearer(account["access_token"]))
     assert already.status_code == 409
@@ -93,10 +93,10 @@ def test_expired_and_unknown_verification_tokens(app, client, register, mailbox,
         db.session.execute(update(EmailToken).values(expires_at=utcnow() - timedelta(seconds=1)))
         db.session.commit()
     expired = client.post(VERIFY, json={"token": token})
-    assert expired.status_code == 400
+    assert expired.status_code == 403
     assert expired.get_json()["code"] == "email_token_expired"
     unknown = client.post(VERIFY, json={"token": "x" * 43})
-    assert unknown.status_code == 400
+    assert unknown.status_code == 403
     assert unknown.get_json()["code"] == "email_token_invalid"
     extra = client.post(VERIFY, json={"token": token, "user_id": str(uuid.uuid4())})
     assert extra.status_code == 422
@@ -153,7 +153,7 @@ def test_password_reset_end_to_end(app, client, register, mailbox, run_jobs):
     assert client.post(LOGIN, json={"email": email, "password": new_password}).status_code == 200
 
     replay = client.post(RESET, json={"token": token, "new_password": "another-fine-phrase-3"})
-    assert replay.status_code == 400
+    assert replay.status_code == 403
     assert replay.get_json()["code"] == "email_token_invalid"
     assert client.post(LOGIN, json={"email": email, "password": new_password}).status_code == 200
     with app.app_context():
@@ -169,6 +169,6 @@ def test_reset_token_cannot_verify_email_and_vice_versa(client, register, mailbo
     client.post(RESET_REQUEST, json={"email": email})
     run_jobs()
     reset_token = token_from(mailbox.to(email)[-1])
-    assert client.post(VERIFY, json={"token": reset_token}).status_code == 400
+    assert client.post(VERIFY, json={"token": reset_token}).status_code == 403
     wrong = client.post(RESET, json={"token": verify_token, "new_password": "saffron-otter-9"})
-    assert wrong.status_code == 400
+    assert wrong.status_code == 403

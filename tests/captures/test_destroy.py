@@ -6,7 +6,7 @@ import uuid
 
 from sqlalchemy import func, select
 
-from irisvue.captures.services import destroy_biometrics
+from irisvue.captures.destruction import destroy_biometrics
 from irisvue.extensions import db
 from irisvue.models import Capture, Job, UserKey
 from tests.captures.conftest import (

@@ -35,21 +35,24 @@ def _captures(app, user_id: uuid.UUID) -> int:
         )
 
 
-def _interrupted_at(
-    chunks: Callable[[], Iterator[bytes]], limit: int, interrupt: Callable[[], None]
-):
-    """The body's chunks; `interrupt()` runs once `limit` bytes went out (parts already stored)."""
+def _interrupted_at(png: BigPng, limit: int, interrupt: Callable[[], None]) -> StreamedBody:
+    """The upload's body; `interrupt()` runs once the app has read `limit` bytes of it.
+
+    The length is measured on an uninterrupted copy: StreamedBody would
+    otherwise run the generator (and the interruption) before the upload.
+    """
 
     def generate() -> Iterator[bytes]:
-        sent, failed = 0, False
-        for chunk in chunks():
+        sent, done = 0, False
+        for chunk in png.chunks():
             yield chunk
             sent += len(chunk)
-            if sent >= limit and not failed:
-                failed = True
+            if sent >= limit and not done:
+                done = True
                 interrupt()
 
-    return generate
+    length = sum(len(chunk) for chunk in multipart_chunks(png.chunks)())
+    return StreamedBody(multipart_chunks(generate), length)
 
 
 @pytest.mark.slow
@@ -62,12 +65,11 @@ def test_storage_stopped_mid_upload_is_503_and_leaves_nothing(
         monkeypatch.setenv("S3_ENDPOINT", f"127.0.0.1:{s3.port}")
         own = create_app()
         own.config["TESTING"] = True
-        body = StreamedBody(
-            multipart_chunks(_interrupted_at(BigPng(12 * MiB).chunks, 7 * MiB, s3.stop))
-        )
+        body = _interrupted_at(BigPng(12 * MiB), 7 * MiB, s3.stop)
 
         response = post_streamed(own.test_client(), headers, body)
 
+        assert body.bytes_read >= 7 * MiB  # the store went away mid-upload, not before
         assert response.status_code == 503, response.get_json()
         assert response.get_json()["code"] == "storage_unavailable"
         assert _captures(app, user.id) == 0
@@ -94,12 +96,11 @@ def test_store_unreachable_mid_upload_is_503_and_leaves_no_object(
         monkeypatch.setenv("S3_ENDPOINT", proxy.endpoint)
         own = create_app()
         own.config["TESTING"] = True
-        body = StreamedBody(
-            multipart_chunks(_interrupted_at(BigPng(12 * MiB).chunks, 7 * MiB, proxy.cut))
-        )
+        body = _interrupted_at(BigPng(12 * MiB), 7 * MiB, proxy.cut)
 
         response = post_streamed(own.test_client(), headers, body)
 
+        assert body.bytes_read >= 7 * MiB  # the store went away mid-upload, not before
         assert response.status_code == 503, response.get_json()
         assert response.get_json()["code"] == "storage_unavailable"
     finally:
@@ -158,11 +159,10 @@ def test_withdrawal_during_an_upload_discards_it(app, client, uploader, raw_s3, 
         worker.start()
         worker.join(30)
 
-    body = StreamedBody(
-        multipart_chunks(_interrupted_at(BigPng(7 * MiB).chunks, 6 * MiB, withdraw))
-    )
+    body = _interrupted_at(BigPng(7 * MiB), 6 * MiB, withdraw)
     response = post_streamed(client, headers, body)
 
+    assert body.bytes_read >= 6 * MiB  # withdrawn mid-upload, not before it began
     assert outcome == {"status": 202}
     assert response.status_code == 403
     assert response.get_json()["code"] == "consent_required"

@@ -62,7 +62,7 @@ def test_withdrawing_biometric_capture_queues_destruction(app, client, member, r
     job = _job(app, body["job"]["id"])
     assert job is not None
     assert (job.kind, job.user_id, job.queue) == ("biometrics.destroy", user.id, "default")
-    assert job.args == {}  # ids only; the owner is the job's user_id
+    assert job.args == {"consent_record_id": body["id"]}  # ids only; the owner is user_id
 
     assert run_jobs() >= 1  # a real RQ worker runs the handler
     finished = _job(app, body["job"]["id"])

@@ -1,0 +1,115 @@
+"""Memory and CPU of process trees (a gunicorn arbiter and its workers, an RQ worker and
+its cron process and work horses), read from /proc."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+from common import memory_kib, reset_peak
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def parents() -> dict[int, int]:
+    """pid -> parent pid of every process (one pass over /proc)."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            found[int(stat.parent.name)] = int(_stat(int(stat.parent.name))[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def children(pid: int, table: dict[int, int] | None = None) -> list[int]:
+    """Live child processes of `pid`: /proc/<pid>/task/*/children (cheap) when the
+    kernel has it, else a pass over /proc."""
+    if table is None:
+        try:
+            found: set[int] = set()
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                found.update(int(child) for child in (task / "children").read_text().split())
+            return sorted(found)
+        except (OSError, ValueError):
+            table = parents()
+    return sorted(child for child, parent in table.items() if parent == pid)
+
+
+def title(pid: int) -> str:
+    """The process's command line (RQ and gunicorn set descriptive titles), shortened."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return "?"
+    return raw.replace(b"\0", b" ").decode(errors="replace").strip()[:60]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of `pid`, its reaped children and its live children."""
+    total = 0
+    for index, one in enumerate([pid, *children(pid)]):
+        try:
+            fields = _stat(one)
+        except (OSError, IndexError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+        if index == 0:
+            total += int(fields[13]) + int(fields[14])  # cutime, cstime: reaped children
+    return total / TICK
+
+
+class TreeSampler:
+    """Every `interval` s, VmRSS and VmHWM of some roots and their children; keeps the peaks.
+
+    VmHWM of the roots and of the children present at the start is reset first,
+    so it covers exactly the sampled period; a child that lives less than one
+    interval (a work horse running a tiny job) can be missed.
+    """
+
+    def __init__(self, roots: list[int], interval: float = 0.1) -> None:
+        self.roots = roots
+        self.interval = interval
+        self.parent: dict[int, int] = {}
+        self.peak_kib: dict[int, int] = {}
+        self.cpu_seconds = 0.0  # this sampler's own CPU, to subtract from the client's
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        for root in self.roots:
+            for pid in [root, *children(root)]:
+                self.parent.setdefault(pid, root)
+                peak = max(memory_kib(pid), memory_kib(pid, "VmHWM"))
+                self.peak_kib[pid] = max(self.peak_kib.get(pid, 0), peak)
+
+    def _run(self) -> None:
+        started = time.thread_time()
+        while not self._stop.wait(self.interval):
+            self._sample()
+        self.cpu_seconds = time.thread_time() - started
+
+    def __enter__(self) -> TreeSampler:
+        for root in self.roots:
+            for pid in [root, *children(root)]:
+                reset_peak(pid)
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def peak_mib(self, pid: int) -> float:
+        return self.peak_kib.get(pid, 0) / 1024
+
+    def descendants(self, root: int) -> list[int]:
+        return sorted(pid for pid, parent in self.parent.items() if parent == root and pid != root)

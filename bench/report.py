@@ -1,0 +1,304 @@
+"""Renders the benchmark table from the latest bench/results/<name>-<time>.json of each script.
+
+    .venv/bin/python bench/report.py [--since 20261123T140000Z] [--readme]
+
+Prints one Markdown table: every figure of bench/health.py, auth.py,
+upload.py, privacy.py and load.py with its ratio to the baseline measured in
+the same run, and the budget it is held to. `--since` marks results older
+than that time as stale (bench/run passes its own start). `--readme` also
+rewrites the block between `<!-- bench:begin -->` and `<!-- bench:end -->` in
+README.md. Exit status 1 when a script has no result at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from common import RESULTS_DIR, ROOT
+from loadgen import DEFAULT_MIX
+
+X = "\u00d7"  # the multiplication sign of the README's ratios
+NAMES = ("health", "auth", "upload", "privacy", "load")
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+Row = tuple[str, str, str, str]  # benchmark, figure, budget, verdict
+
+
+def latest(name: str, results: Path) -> dict[str, Any] | None:
+    paths = sorted(results.glob(f"{name}-*.json"))
+    return json.loads(paths[-1].read_text()) if paths else None
+
+
+def verdict(ok: bool, close: bool = False) -> str:
+    return "met" if ok else ("not met (close)" if close else "**not met**")
+
+
+def health_rows(r: dict) -> list[Row]:
+    res, ratios = r["results"], r["ratios"]
+    health, ready, hello = res["health"], res["ready"], res["hello"]
+    return [
+        (
+            '`GET /health` vs bare Flask "hello"',
+            f"{health['requests_per_s']:.0f} vs {hello['requests_per_s']:.0f} req/s = "
+            f"**{ratios['health/hello']:.2f}{X}** "
+            f"({ratios['health/hello by CPU']:.2f}{X} by server CPU/request); "
+            f"p99 {health['p99_ms']:.0f} ms",
+            f"≥ 0.9{X}",
+            verdict(ratios["health/hello"] >= 0.9, ratios["health/hello"] >= 0.85),
+        ),
+        (
+            "`GET /health/ready` vs hello",
+            f"{ready['requests_per_s']:.0f} req/s = {ratios['ready/hello']:.2f}{X} "
+            "(checks db, Redis, storage on every call)",
+            "—",
+            "",
+        ),
+    ]
+
+
+def auth_rows(r: dict) -> list[Row]:
+    me, login, ratios = r["me"]["me"], r["login"], r["ratios"]
+    ceiling = r["argon2"]["ceiling"]
+    cpu_ms = (r["argon2"]["before"]["cpu_s"] + r["argon2"]["after"]["cpu_s"]) / 2 * 1000
+    peaks = " / ".join(f"{v:.0f}" for v in login["worker_peak_rss_mib"].values())
+    idle = max(login["worker_idle_rss_mib"].values())
+    peak_ok = max(login["worker_peak_rss_mib"].values()) <= r.get("rss_budget_mib", 300)
+    return [
+        (
+            f"`GET /api/v1/auth/me`, {r['settings']['me_connections']} connections",
+            f"**{me['requests_per_s']:.0f} req/s**, p50 {me['p50_ms']:.0f} ms, p99 "
+            f"{me['p99_ms']:.0f} ms = {ratios['me/peer 331 req/s']:.2f}{X} the FastAPI "
+            f"template's 331 req/s ({ratios['me/hello by CPU']:.2f}{X} hello by CPU)",
+            "≥ 660 req/s, p99 ≤ 50 ms",
+            verdict(me["requests_per_s"] >= 660 and me["p99_ms"] <= 50),
+        ),
+        (
+            f"login, {r['settings']['login_connections']} connections",
+            f"{login['requests_per_s']:.2f} logins/s vs Argon2 ceiling {ceiling:.2f}/s "
+            f"({r['cpus']} cores ÷ {cpu_ms:.0f} ms CPU per verify) = "
+            f"**{ratios['login/ceiling']:.2f}{X}** "
+            f"({ratios['login/ceiling by CPU']:.2f}{X} by CPU); "
+            f"p99 {login['p99_ms'] / 1000:.1f} s",
+            f"≥ 0.9{X}",
+            verdict(ratios["login/ceiling"] >= 0.9),
+        ),
+        (
+            "worker peak RSS during those logins",
+            f"{peaks} MiB (idle {idle:.0f} MiB), worker replaced: {login['worker_replaced']}",
+            "≤ 300 MiB",
+            verdict(peak_ok and not login["worker_replaced"]),
+        ),
+    ]
+
+
+def upload_rows(r: dict) -> list[Row]:
+    t, memory = r["throughput"], r["memory"]
+    growth = ", ".join(
+        f"{m['growth_per_upload_mib']:.1f} MiB per upload at {m['file_bytes'] / 1e6:.0f} MB"
+        for m in memory
+    )
+    flat = memory[-1]["growth_per_upload_mib"] / max(memory[0]["growth_per_upload_mib"], 0.01)
+    worst = max(m["growth_per_upload_mib"] for m in memory)
+    several = len(memory) >= 2
+    shape = "flat" if flat <= 1.25 else "NOT flat"
+    return [
+        (
+            f"{t['bytes'] / 1e6:.0f} MB upload through the app vs raw `put_object` "
+            "(moto S3, SSE-S3, 1 worker)",
+            f"{t['app_mb_per_s']:.1f} vs {t['raw_mb_per_s']:.1f} MB/s = **{t['ratio']:.2f}{X}**",
+            f"≥ 0.8{X}",
+            verdict(t["ratio"] >= 0.8),
+        ),
+        (
+            f"worker memory growth, {memory[0]['concurrency']} concurrent uploads",
+            growth + (f" ({flat:.2f}{X}: {shape} in file size)" if several else ""),
+            "≤ 16 MB per upload",
+            verdict(worst <= 16)
+            + (" (flat: met)" if several and worst > 16 and flat <= 1.25 else ""),
+        ),
+    ]
+
+
+def privacy_rows(r: dict) -> list[Row]:
+    e, exports, flat = r["erasure"], r["export"], r.get("export_rss_ratio")
+    rows: list[Row] = [
+        (
+            f"erasure of a user with {e['stored_before']:,} objects, request → `completed`",
+            f"**{e['request_to_completed_seconds']:.1f} s** (job {e['job_seconds'] or 0:.1f} s); "
+            f"{e['remaining']} left under the prefix",
+            "≤ 30 s",
+            verdict(e["request_to_completed_seconds"] <= 30 and e["remaining"] == 0),
+        ),
+        (
+            "same objects deleted one by one with `storage.delete`",
+            f"{e['baseline_seconds']:.1f} s → batched erasure is **{e['ratio']:.1f}{X}** faster",
+            "—",
+            "",
+        ),
+    ]
+    for x in exports:
+        rows.append(
+            (
+                f"export of {x['captures']} {X} {x['capture_bytes'] / 1e6:.0f} MB captures",
+                f"{x['job_seconds']:.1f} s, {x['mb_per_s']:.1f} MB/s; job process peak RSS "
+                f"{x['horse_peak_rss_mib']:.0f} MiB",
+                "—",
+                "",
+            )
+        )
+    if flat is not None:
+        rows.append(
+            (
+                f"export peak RSS, {exports[0]['captures']} vs {exports[1]['captures']} captures",
+                f"**{flat:.2f}{X}**",
+                f"flat in captures (≤ 1.25{X})",
+                verdict(flat <= 1.25),
+            )
+        )
+    return rows
+
+
+def load_rows(r: dict) -> list[Row]:
+    load, storm, solo, checks = r["load"], r["storm"], r["solo_p50_ms"], r["verdicts"]
+    s = r["settings"]
+    endpoints = load["endpoints"]
+    latencies = ", ".join(
+        f"{name} {row['p50_ms']:.0f}/{row['p99_ms']:.0f}" for name, row in endpoints.items()
+    )
+    # Weighted by each endpoint's share of the requests, like the load itself.
+    inflation = sum(row["requests"] * row["p50_ms"] for row in endpoints.values()) / max(
+        sum(row["requests"] * solo.get(name, 0.0) for name, row in endpoints.items()), 1e-9
+    )
+    share = load["cpu_share_of_one_core"]
+    workers = [v for k, v in load["peak_rss_mib"].items() if k.startswith("worker ")]
+    others = {k: v for k, v in load["peak_rss_mib"].items() if not k.startswith("worker ")}
+    twins = f"{storm['twin_sessions']} held by two clients"
+    lost = r.get("after_withdrawal_captures", {})
+    lost_note = (
+        f"; {lost['404']} of {sum(lost.values())} captures uploaded after a withdrawal and "
+        "re-grant later destroyed by that withdrawal's job"
+        if lost.get("404")
+        else ""
+    )
+    extra = f" with {', '.join(s['set'])}" if s.get("set") else ""
+    if s.get("mix", DEFAULT_MIX) != DEFAULT_MIX:
+        extra += f", mix {s['mix']}"
+    return [
+        (
+            f"mixed load, {s['concurrency']} users {X} {load['seconds']:.0f} s "
+            "(login, refresh, /me, consent read/write/withdraw, "
+            f"{s['png_kb']} KiB uploads; RQ worker on){extra}",
+            f"**{load['requests_per_s']:.0f} req/s**; 5xx {load['status_5xx']}, 429 "
+            f"{load['status_429']}, other unexpected "
+            f"{load['unexpected'] - load['status_5xx'] - load['status_429']}; "
+            f"CPU: server {share['server']:.2f}, client {share['client']:.2f} cores{lost_note}",
+            "zero 5xx, no 429",
+            verdict(checks["no 5xx under load"] and checks["no 429 under load"]),
+        ),
+        (
+            "latency under that load, p50/p99 ms",
+            f"{latencies}; p50 = **{inflation:.1f}{X}** the same requests sent alone",
+            "—",
+            "",
+        ),
+        (
+            "peak RSS under that load (VmHWM)",
+            "workers "
+            + " / ".join(f"{v:.0f}" for v in workers)
+            + " MiB; "
+            + ", ".join(f"{k} {v:.0f}" for k, v in others.items())
+            + f" MiB; worker replaced: {load['worker_replaced']}",
+            "≤ 300 MiB per worker",
+            verdict(max(workers, default=0) <= 300 and not load["worker_replaced"]),
+        ),
+        (
+            f"refresh storm: {storm['sessions']} sessions ({twins}) {X} "
+            f"{len(storm['rounds'])} rounds at once",
+            f"false revocations **{storm['false_revocations']}**, diverging pairs "
+            f"{storm['divergent_pairs']}, 5xx {storm['status_5xx']}; p99 "
+            f"{max(x['p99_ms'] for x in storm['rounds']):.0f} ms",
+            "zero",
+            verdict(
+                checks["storm: no 5xx"]
+                and checks["storm: no false revocation"]
+                and checks["storm: twins got the same pair"]
+            ),
+        ),
+    ]
+
+
+RENDERERS = {
+    "health": health_rows,
+    "auth": auth_rows,
+    "upload": upload_rows,
+    "privacy": privacy_rows,
+    "load": load_rows,
+}
+
+
+def _when(stamp: str) -> str:
+    return datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").strftime("%Y-%m-%d %H:%M UTC")
+
+
+def render(results: Path, since: str | None) -> tuple[str, list[str]]:
+    rows: list[Row] = []
+    sources, missing = [], []
+    for name in NAMES:
+        result = latest(name, results)
+        if result is None:
+            missing.append(name)
+            continue
+        stale = " — **stale**: from before this run" if since and result["when"] < since else ""
+        sources.append(
+            f"`{name}` {_when(result['when'])}, load average {result['load_average']}{stale}"
+        )
+        try:
+            rows += RENDERERS[name](result)
+        except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError) as exc:
+            rows.append((f"`bench/{name}.py`", f"result not readable: {exc!r}", "", ""))
+    cpus = max((latest(n, results) or {}).get("cpus", 0) or 0 for n in NAMES)
+    lines = [
+        f"Latest figures (`bench/report.py` over `bench/results/`; {cpus}-core machine, "
+        "the benchmarks' own clients share its cores):",
+        "",
+        "| benchmark | figure | budget (SPEC §7) | |",
+        "|---|---|---|---|",
+        *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows),
+        "",
+        "Runs: " + "; ".join(sources) + ".",
+    ]
+    if missing:
+        lines.append("No result yet: " + ", ".join(f"`bench/{n}.py`" for n in missing) + ".")
+    return "\n".join(lines), missing
+
+
+def rewrite_readme(readme: Path, block: str) -> None:
+    text = readme.read_text()
+    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.DOTALL)
+    if not pattern.search(text):
+        raise SystemExit(f"bench: no {BEGIN} ... {END} block in {readme}")
+    readme.write_text(pattern.sub(lambda _: f"{BEGIN}\n{block}\n{END}", text, count=1))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--since", help="results older than this stamp (UTC) are stale")
+    parser.add_argument("--readme", action="store_true", help="rewrite README.md's block")
+    parser.add_argument("--results", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--readme-path", type=Path, default=ROOT / "README.md")
+    args = parser.parse_args(argv)
+    block, missing = render(args.results, args.since)
+    print(block)
+    if args.readme:
+        rewrite_readme(args.readme_path, block)
+        print(f"\nrewrote the benchmark block of {args.readme_path}")
+    return 1 if missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

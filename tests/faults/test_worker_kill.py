@@ -1,0 +1,121 @@
+"""A real `worker.py` SIGKILLed in the middle of an export, then the job retried.
+
+The erasure case is tests/privacy/test_erasure_faults.py. Here the kill lands
+while the archive is being streamed into the store: a test-only trigger parks
+the worker's progress update (after the first capture) on an advisory lock the
+test holds, so the kill happens at a known point without any sleep.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import uuid
+import zipfile
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from redis import Redis
+from rq import Queue
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+from rq.serializers import JSONSerializer
+
+from irisvue.extensions import db
+from irisvue.jobs.dispatch import run_burst_worker
+from irisvue.models import Job, PrivacyRequest
+from tests.captures import conftest as captures_fixtures
+from tests.captures.conftest import jpeg_with_gps, objects_under, plain_png, upload
+from tests.faults.conftest import parked_backend, parking_trigger, row_counts, unpark
+from tests.privacy.test_erasure_faults import _kill_group, _worker
+
+pytestmark = pytest.mark.slow
+
+uploader = captures_fixtures.uploader  # the capture tests' fixture, shared here
+
+
+@pytest.fixture
+def parked_export_progress(stack_env) -> Iterator[sa.Connection]:
+    """An export's progress update past its first step parks; yields the lock holder."""
+    when = "NEW.kind = 'privacy.export' AND NEW.progress > 5 AND NEW.progress < 100"
+    with parking_trigger(stack_env["DATABASE_URL"], "jobs", when) as holder:
+        yield holder
+
+
+def _still_running(proc, log_path) -> None:
+    assert proc.poll() is None, log_path.read_text()[-2000:]
+
+
+def _job(app, job_id: uuid.UUID) -> Job:
+    with app.app_context():
+        job = db.session.get(Job, job_id)
+        db.session.expunge(job)
+        return job
+
+
+def test_worker_killed_mid_export_is_retried_and_stores_one_archive(
+    app, client, uploader, parked_export_progress, raw_s3, services, stack_env, tmp_path
+):
+    user, headers = uploader()
+    photos = [upload(client, headers, data) for data in (jpeg_with_gps(), plain_png())]
+    assert [p.status_code for p in photos] == [201, 201]
+    run_burst_worker(app)  # anything the setup queued: only the export is left
+    response = client.post("/api/v1/privacy/export", headers=headers)
+    assert response.status_code == 202, response.get_json()
+    job_id = uuid.UUID(response.get_json()["id"])
+    exports_prefix = f"users/{user.id}/exports/"
+    before = row_counts(app)
+
+    log_path = tmp_path / "worker.log"
+    proc = _worker({}, log_path, "--no-cron")
+    try:
+        backend = parked_backend(
+            parked_export_progress,
+            alive=lambda: _still_running(proc, log_path),
+        )
+    finally:
+        _kill_group(proc)
+    # The dead worker's transaction goes with it; the lock is released only then.
+    parked_export_progress.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+    unpark(parked_export_progress)
+
+    # Killed half-way: the job is started at its first step, no archive was stored.
+    killed = _job(app, job_id)
+    assert (killed.status, killed.progress, killed.attempts) == ("started", 5, 1)
+    assert objects_under(raw_s3, services.s3_bucket, exports_prefix) == []
+
+    # RQ's abandoned-job handling (what any worker's maintenance does once the dead
+    # horse's heartbeat expires), then the retry it schedules, made due now.
+    redis = Redis.from_url(stack_env["REDIS_URL"])
+    try:
+        queue = Queue("exports", connection=redis, serializer=JSONSerializer)
+        StartedJobRegistry(queue=queue).cleanup(timestamp=time.time() + 3600)
+        scheduled = ScheduledJobRegistry(queue=queue)
+        assert str(job_id) in scheduled.get_job_ids()
+        scheduled.requeue(str(job_id))
+    finally:
+        redis.close()
+    assert run_burst_worker(app) == 1
+
+    done = client.get(f"/api/v1/jobs/{job_id}", headers=headers).get_json()
+    assert (done["status"], done["progress"], done["error"]) == ("finished", 100, None)
+    assert _job(app, job_id).attempts == 2
+    # One archive, under the job's own key: the retry overwrote, never duplicated.
+    assert objects_under(raw_s3, services.s3_bucket, exports_prefix) == [
+        f"{exports_prefix}{job_id}.zip"
+    ]
+    archive = zipfile.ZipFile(
+        io.BytesIO(app.test_client().get(done["result"]["download_url"]).data)
+    )
+    assert archive.testzip() is None
+    names = archive.namelist()
+    assert sorted(n for n in names if n.startswith("captures/")) == sorted(
+        f"captures/{p.get_json()['id']}.{'jpg' if i == 0 else 'png'}" for i, p in enumerate(photos)
+    )
+    assert row_counts(app) == before  # no row added or lost by the crash and the retry
+    with app.app_context():
+        request = db.session.scalar(
+            sa.select(PrivacyRequest).where(PrivacyRequest.user_id == user.id)
+        )
+        assert request.status == "completed"
+        db.session.remove()
