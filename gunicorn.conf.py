@@ -227,7 +227,7 @@ def on_exit(server: Any) -> None:
 
 def post_fork(server: Any, worker: Any) -> None:
     # Large buffers (upload parts, encryption segments) go back to the kernel
-    # when freed, and threads share two malloc arenas: see irisvue/memory.py.
+    # when freed: see irisvue/memory.py.
     from irisvue.memory import tune_malloc
 
     tune_malloc()
