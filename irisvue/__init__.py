@@ -86,7 +86,7 @@ def _engine_options(url: str) -> dict[str, Any]:
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: config → extensions → Api → blueprints."""
-    from irisvue import cli, errors, models, observability  # noqa: F401 - models: the schema
+    from irisvue import cli, errors, guards, models, observability  # noqa: F401 - models: the schema
     from irisvue.auth import init_auth
     from irisvue.clients import init_redis
     from irisvue.extensions import cors, db, jwt, migrate
@@ -126,7 +126,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     init_auth(app)  # passwords, token checks, rate limits
 
     observability.init_request_context(app)
-    errors.init_request_guards(app)
+    guards.init_request_guards(app)
     errors.register_jwt_handlers(jwt)
     observability.init_metrics(app)
 

@@ -6,7 +6,7 @@ and LF in header fields; Python's JSON parser recurses per nesting level and
 refuses integers over 4300 digits with a ValueError; a socket error while the
 body is read (a stalled or vanished client) would surface as an unhandled
 exception. Each of these is a client error, so it is refused here,
-generically, instead of per endpoint (wired in errors.init_request_guards).
+generically, instead of per endpoint (`init_request_guards`, from create_app).
 """
 
 from __future__ import annotations
@@ -15,6 +15,10 @@ import json
 import re
 from collections.abc import Iterable
 from typing import Any
+
+from flask import Flask, Response
+
+from irisvue.errors import APIError, problem
 
 # Deeper than any of our schemas, far below the interpreter's recursion limit.
 MAX_JSON_DEPTH = 32
@@ -117,8 +121,6 @@ class ClientInput:
         try:
             return getattr(self._stream, name)(*args)
         except OSError:
-            from irisvue.errors import APIError  # errors imports this module
-
             raise APIError(
                 400, "incomplete_body", "The request body was not received completely."
             ) from None
@@ -137,3 +139,99 @@ class ClientInput:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+def _view_accepts_multipart(app: Flask, endpoint: str | None) -> bool:
+    view = app.view_functions.get(endpoint or "")
+    view_class = getattr(view, "view_class", None)
+    return bool(getattr(view_class or view, "accepts_multipart", False))
+
+
+# The two headers WSGI keeps without the HTTP_ prefix.
+_BODY_HEADERS = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
+
+
+def init_request_guards(app: Flask) -> None:
+    """Refuse what no route can take before any view reads it.
+
+    Every request: NUL/CR/LF in a header value, NUL in the path or the query
+    (400). JSON routes get a small body cap (MAX_JSON_KB) and a strict parse
+    (parse_json: UTF-8, depth, numbers, NUL and surrogates); only routes
+    that opt in with `accepts_multipart = True` take multipart uploads, capped
+    by MAX_CONTENT_LENGTH (MAX_UPLOAD_MB). A body that stops arriving is a 400.
+    """
+    from flask import request
+
+    @app.before_request
+    def _guard_text() -> Response | None:
+        # First, before anything reads the body: a socket error while reading it
+        # (the server's read timeout, a reset) is the client's failure, a 400.
+        request.environ["wsgi.input"] = ClientInput(request.environ["wsgi.input"])
+        # Before routing matters: a bad header or a NUL in the path is refused
+        # even on routes that would 404, and before any view or service sees it.
+        # One search over every header value joined (a few µs per request).
+        headers = "".join(
+            [
+                value
+                for name, value in request.environ.items()
+                if name.startswith("HTTP_") or name in _BODY_HEADERS
+            ]
+        )
+        if bad_header(headers):
+            return problem(400, "invalid_header", "A header value holds NUL, CR or LF.")
+        if unstorable(request.path):
+            return problem(400, "invalid_path", "The path holds a NUL character.")
+        for key, value in request.args.items(multi=True):
+            if unstorable(key) or unstorable(value):
+                return problem(400, "invalid_query", "The query string holds a NUL character.")
+        return None
+
+    @app.before_request
+    def _guard_body() -> Response | None:
+        if request.url_rule is None or request.method in {"GET", "HEAD", "OPTIONS"}:
+            return None
+        has_body = (
+            bool(request.content_length)
+            or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        )
+        if not has_body:
+            return None
+        mimetype = request.mimetype or ""
+        if mimetype == "multipart/form-data" and _view_accepts_multipart(app, request.endpoint):
+            return None
+        cap = app.config["MAX_JSON_KB"] * 1024
+        if request.content_length is not None and request.content_length > cap:
+            return problem(413, "payload_too_large", "The request body is too large.")
+        if mimetype != "application/json" and not mimetype.endswith("+json"):
+            return problem(
+                415, "unsupported_media_type", "Send the request body as application/json."
+            )
+        if request.content_length is None:
+            # Chunked: werkzeug stops reading at the limit and returns the truncated
+            # body without an error, so read it here (cap + 1 bytes at most) and
+            # measure; the views get the cached bytes.
+            request.max_content_length = cap + 1
+            if len(request.get_data(cache=True)) > cap:
+                return problem(413, "payload_too_large", "The request body is too large.")
+        request.max_content_length = cap
+        return _check_json(request.get_data(cache=True))
+
+
+def _check_json(data: bytes) -> Response | None:
+    """Refuses a JSON body the parsers or the database would choke on (see parse_json).
+
+    Views parse the body again (webargs); the cached bytes are the same, and
+    after this check that parse cannot fail in a way that becomes a 500.
+    """
+    try:
+        parse_json(data)
+    except BadTextError as exc:
+        return problem(
+            422,
+            "validation_error",
+            "The request failed validation; see `errors`.",
+            errors=exc.errors,
+        )
+    except BadJsonError as exc:
+        return problem(400, "invalid_json", str(exc))
+    return None

@@ -51,7 +51,7 @@ def _no_store(response: Response) -> Response:
 @blp.route("/")
 class CaptureViews(MethodView):
     decorators = [jwt_required()]
-    accepts_multipart = True  # see errors.init_request_guards
+    accepts_multipart = True  # see guards.init_request_guards
 
     @blp.arguments(CaptureQueryArgsSchema, location="query")
     @blp.doc(security=BEARER)

@@ -1,7 +1,7 @@
 """Hostile JSON bodies against every operation that can take one.
 
 Broken encodings, NUL, lone surrogates, deep nesting, huge numbers and oversized
-bodies are refused by the request guards (irisvue/errors.py + guards.py) before
+bodies are refused by the request guards (irisvue/guards.py) before
 any view runs, so each answer is the same wherever it is sent.
 """
 
