@@ -7,8 +7,8 @@ from typing import Any
 
 import structlog
 
-from irisvue.captures.destruction import destroy_biometrics_until
-from irisvue.consent.services import BIOMETRIC, RECORD_ARG, destroy_biometrics
+from irisvue.captures.destruction import destroy_biometrics, destroy_biometrics_until
+from irisvue.consent.services import BIOMETRIC, RECORD_ARG
 from irisvue.extensions import db
 from irisvue.jobs.registry import PermanentJobError, job_handler
 from irisvue.models import ConsentRecord, Job, User

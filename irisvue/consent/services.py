@@ -310,14 +310,3 @@ def allow_ledger_erasure(session: Session) -> None:
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(_SET_ERASURE)
-
-
-def destroy_biometrics(user_id: uuid.UUID | None) -> dict[str, int]:
-    """Destroys every biometric object of the user; returns what was deleted.
-
-    The captures feature does the work (wrapped data key, objects, rows;
-    idempotent, so the job may run twice).
-    """
-    from irisvue.captures.destruction import destroy_biometrics as destroy_captures
-
-    return destroy_captures(user_id)

@@ -14,7 +14,7 @@ import structlog
 import urllib3
 from minio import Minio
 from minio.deleteobjects import DeleteObject
-from minio.error import MinioException, S3Error, ServerError
+from minio.error import S3Error
 from minio.helpers import MIN_PART_SIZE, genheaders
 from minio.sse import SseS3
 from urllib3.util import Retry, Timeout
@@ -27,7 +27,6 @@ from irisvue.storage.base import (
     ObjectNotFound,
     ObjectReader,
     PutResult,
-    StorageError,
     StorageUnavailable,
     UploadSource,
     UploadStream,
@@ -36,6 +35,7 @@ from irisvue.storage.base import (
     validate_key,
     validate_prefix,
 )
+from irisvue.storage.s3_errors import translate
 from irisvue.storage.s3_upload import PartUpload
 
 log = structlog.get_logger(__name__)
@@ -54,23 +54,6 @@ def _pool(timeout: Timeout, retries: Retry | bool, maxsize: int) -> urllib3.Pool
 def _batched(items: Iterator[str], size: int) -> Iterator[list[str]]:
     while batch := list(islice(items, size)):
         yield batch
-
-
-def translate(op: str, exc: BaseException) -> StorageError | None:
-    """The StorageError for a minio/urllib3 failure, or None for anything else."""
-    if isinstance(exc, S3Error):
-        if exc.code == "NoSuchKey":
-            return ObjectNotFound(f"{op}: no such object")
-        return StorageError(f"{op}: {exc.code}")
-    if isinstance(exc, ServerError):
-        return StorageUnavailable(f"{op}: HTTP {exc.status_code}")
-    if isinstance(exc, MinioException):  # InvalidResponseError and the like
-        return StorageError(f"{op}: unexpected response from the store")
-    if isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError):
-        return StorageUnavailable(f"{op}: {type(exc).__name__}")
-    if isinstance(exc, OSError):  # minio: "stream having not enough data"
-        return StorageError(f"{op}: {exc}")
-    return None
 
 
 class _S3Reader(ObjectReader):

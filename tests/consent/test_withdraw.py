@@ -6,7 +6,7 @@ import uuid
 
 from sqlalchemy import select
 
-from irisvue.consent.services import destroy_biometrics
+from irisvue.captures.destruction import destroy_biometrics
 from irisvue.extensions import db
 from irisvue.models import ConsentRecord, Job
 from tests.consent.conftest import CONSENTS, record

@@ -9,17 +9,12 @@ test holds, so the kill happens at a known point without any sleep.
 from __future__ import annotations
 
 import io
-import time
 import uuid
 import zipfile
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
-from redis import Redis
-from rq import Queue
-from rq.registry import ScheduledJobRegistry, StartedJobRegistry
-from rq.serializers import JSONSerializer
 
 from irisvue.extensions import db
 from irisvue.jobs.dispatch import run_burst_worker
@@ -27,7 +22,7 @@ from irisvue.models import Job, PrivacyRequest
 from tests.captures import conftest as captures_fixtures
 from tests.captures.conftest import jpeg_with_gps, objects_under, plain_png, upload
 from tests.faults.conftest import parked_backend, parking_trigger, row_counts, unpark
-from tests.privacy.test_erasure_faults import _kill_group, _worker
+from tests.privacy.test_erasure_faults import _kill_group, _worker, requeue_abandoned
 
 pytestmark = pytest.mark.slow
 
@@ -84,17 +79,7 @@ def test_worker_killed_mid_export_is_retried_and_stores_one_archive(
     assert (killed.status, killed.progress, killed.attempts) == ("started", 5, 1)
     assert objects_under(raw_s3, services.s3_bucket, exports_prefix) == []
 
-    # RQ's abandoned-job handling (what any worker's maintenance does once the dead
-    # horse's heartbeat expires), then the retry it schedules, made due now.
-    redis = Redis.from_url(stack_env["REDIS_URL"])
-    try:
-        queue = Queue("exports", connection=redis, serializer=JSONSerializer)
-        StartedJobRegistry(queue=queue).cleanup(timestamp=time.time() + 3600)
-        scheduled = ScheduledJobRegistry(queue=queue)
-        assert str(job_id) in scheduled.get_job_ids()
-        scheduled.requeue(str(job_id))
-    finally:
-        redis.close()
+    requeue_abandoned(stack_env["REDIS_URL"], "exports", job_id)
     assert run_burst_worker(app) == 1
 
     done = client.get(f"/api/v1/jobs/{job_id}", headers=headers).get_json()

@@ -47,6 +47,20 @@ def _scalar(app, stmt):
         return value
 
 
+def requeue_abandoned(redis_url: str, queue_name: str, job_id: object) -> None:
+    """RQ's abandoned-job handling (what any worker's maintenance does once the dead
+    horse's heartbeat expires), then the retry it schedules, made due now."""
+    redis = Redis.from_url(redis_url)
+    try:
+        queue = Queue(queue_name, connection=redis, serializer=JSONSerializer)
+        StartedJobRegistry(queue=queue).cleanup(timestamp=time.time() + 3600)
+        scheduled = ScheduledJobRegistry(queue=queue)
+        assert str(job_id) in scheduled.get_job_ids()
+        scheduled.requeue(str(job_id))
+    finally:
+        redis.close()
+
+
 def test_redis_down_at_request_time_then_relay(stack_env, register, consent_documents, tmp_path):
     redis_server = start_redis(tmp_path)
     app = create_app({"REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/0"})
@@ -128,17 +142,7 @@ def test_worker_killed_mid_erasure_then_completes(
     assert _scalar(app, select(Job.status).where(Job.id == job_id)) == "started"
     assert client.get(status_url).get_json()["status"] == "pending"
 
-    # RQ's abandoned-job handling (what any worker's maintenance does once the dead
-    # horse's heartbeat expires), then the retry it schedules, made due now.
-    redis = Redis.from_url(stack_env["REDIS_URL"])
-    try:
-        queue = Queue("default", connection=redis, serializer=JSONSerializer)
-        StartedJobRegistry(queue=queue).cleanup(timestamp=time.time() + 3600)
-        scheduled = ScheduledJobRegistry(queue=queue)
-        assert str(job_id) in scheduled.get_job_ids()
-        scheduled.requeue(str(job_id))
-    finally:
-        redis.close()
+    requeue_abandoned(stack_env["REDIS_URL"], "default", job_id)
 
     done = subprocess.run(
         [sys.executable, "worker.py", "--burst"],
