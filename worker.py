@@ -13,8 +13,6 @@ import argparse
 import os
 import sys
 
-from dotenv import load_dotenv
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -26,16 +24,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    load_dotenv()  # a local .env, if any; real environment variables win
-    from irisvue import create_app
     from irisvue.config import ConfigError
     from irisvue.extensions import db
     from irisvue.jobs.dispatch import run_worker
+    from irisvue.jobs.runner import worker_app
     from irisvue.memory import tune_malloc
 
     tune_malloc()  # export archives stream through 1 MiB segments: see irisvue/memory.py
     try:
-        app = create_app()
+        app = worker_app()  # reads a local .env, if any; real environment variables win
     except ConfigError as exc:
         sys.stderr.write(f"irisvue worker: refusing to start: {exc}\n")
         return 1

@@ -5,32 +5,23 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from datetime import timedelta
-from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 from flask.sessions import SessionInterface
-from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from irisvue import auth, captures, consent, health, jobs, privacy
+from irisvue.api import IrisVueApi
 from irisvue.config import check_production, from_env
-from irisvue.errors import ProblemSchema
+from irisvue.version import __version__
 
-try:
-    __version__ = version("irisvue")
-except PackageNotFoundError:  # running from a source tree without install
-    __version__ = "0.0.0"
+__all__ = ["FEATURES", "__version__", "create_app"]
 
-# Feature blueprints, registered in this order (each module exposes `blp`).
-MODULES = ("health", "auth", "jobs", "consent", "captures", "privacy")
-
-
-class IrisVueApi(Api):
-    """flask-smorest's Api, documenting errors as problem+json documents."""
-
-    ERROR_SCHEMA = ProblemSchema
+# The only list of features: each registers its own blueprint, CLI commands,
+# job handlers and periodic tasks in `init_app(app, api)`, in this order.
+FEATURES = (health, auth, jobs, consent, captures, privacy)
 
 
 class StatelessSessionInterface(SessionInterface):
@@ -69,6 +60,9 @@ def _derived_settings(config: Mapping[str, Any]) -> dict[str, Any]:
         "OPENAPI_SWAGGER_UI_PATH": "docs",
         "OPENAPI_SWAGGER_UI_URL": "/api/docs/assets/",
         "JSON_SORT_KEYS": False,
+        # Tokens travel in headers only; the random `csrf` claim (meant for cookies)
+        # would also make a re-signed pair differ from the original.
+        "JWT_COOKIE_CSRF_PROTECT": False,
     }
 
 
@@ -85,12 +79,10 @@ def _engine_options(url: str) -> dict[str, Any]:
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app: config → extensions → Api → blueprints."""
-    from irisvue import cli, errors, guards, models, observability  # noqa: F401 - models: the schema
-    from irisvue.auth import init_auth
+    """Build the app: config → extensions → Api → `init_app` of every feature."""
+    from irisvue import cli, docs, errors, guards, models, observability  # noqa: F401 - models
     from irisvue.clients import init_redis
     from irisvue.extensions import cors, db, jwt, migrate
-    from irisvue.jobs.dispatch import init_jobs
     from irisvue.storage import init_storage
 
     app = Flask(__name__, instance_path=os.environ.get("IRISVUE_INSTANCE_PATH") or None)
@@ -122,20 +114,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.session_interface = StatelessSessionInterface()
     init_redis(app)
     init_storage(app)
-    init_jobs(app)
-    init_auth(app)  # passwords, token checks, rate limits
 
     observability.init_request_context(app)
     guards.init_request_guards(app)
     errors.register_jwt_handlers(jwt)
     observability.init_metrics(app)
+    docs.init_docs(app)  # Swagger UI's assets from the package: /api/docs works offline
+    cli.init_app(app)
 
-    from irisvue.docs import init_docs
-
-    init_docs(app)  # Swagger UI's assets from the package: /api/docs works offline
-    api = IrisVueApi(app, spec_kwargs={"extra_plugins": [errors.ProblemJsonPlugin()]})
-    for name in MODULES:
-        api.register_blueprint(import_module(f"irisvue.{name}").blp)
+    api = IrisVueApi(app)
+    for feature in FEATURES:
+        feature.init_app(app, api)
     errors.register_error_handlers(app)  # after Api(): ours replace smorest's
-    cli.register(app)
     return app

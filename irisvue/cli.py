@@ -1,59 +1,34 @@
-"""`flask` CLI commands."""
+"""`flask release`: once per deploy, migrations then each feature's release step."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
-from flask import Flask
-from flask.cli import AppGroup
+from flask import Flask, current_app
 
-jobs_cli = AppGroup("jobs", help="Background jobs: the outbox relay.")
+RELEASE_EXTENSION = "irisvue.release_steps"
+
+# A step returns one line for the operator; it raises click.ClickException to stop.
+ReleaseStep = Callable[[], str]
 
 
-@jobs_cli.command("relay")
-@click.option(
-    "--min-age",
-    "min_age",
-    type=float,
-    default=30.0,
-    show_default=True,
-    help="Only rows left undispatched for at least this many seconds.",
-)
-def relay_command(min_age: float) -> None:
-    """Hand every job the outbox still holds to RQ (inline without REDIS_URL)."""
-    from irisvue.jobs.outbox import relay
-
-    click.echo(f"relayed {relay(min_age_seconds=min_age)} job(s)")
+def add_release_step(app: Flask, step: ReleaseStep) -> None:
+    """Run `step` in `flask release`, after the migrations (features call this)."""
+    app.extensions.setdefault(RELEASE_EXTENSION, []).append(step)
 
 
 @click.command("release")
 def release_command() -> None:
-    """Run once per deploy: apply migrations, then publish new consent texts."""
+    """Run once per deploy: apply migrations, then each feature's release step."""
     import flask_migrate
 
-    from irisvue.consent.documents import DocumentLoadError, load_documents
-
     flask_migrate.upgrade()
-    try:
-        result = load_documents()
-    except DocumentLoadError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(
-        f"migrated; consent texts: {len(result.published)} published, {result.unchanged} unchanged"
-    )
+    lines = ["migrated"]
+    for step in current_app.extensions.get(RELEASE_EXTENSION, []):
+        lines.append(step())
+    click.echo("; ".join(lines))
 
 
-def register(app: Flask) -> None:
-    app.cli.add_command(jobs_cli)
+def init_app(app: Flask) -> None:
     app.cli.add_command(release_command)
-
-    from irisvue.consent.cli import consent_cli
-
-    app.cli.add_command(consent_cli)
-
-    from irisvue.captures.cli import keys_cli
-
-    app.cli.add_command(keys_cli)
-
-    from irisvue.privacy.cli import privacy_cli
-
-    app.cli.add_command(privacy_cli)

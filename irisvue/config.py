@@ -15,6 +15,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from irisvue.settings import (
+    ConfigError,
+    auth_settings,
+    env_bool,
+    env_float,
+    env_int,
+    job_settings,
+)
+
 # Values that must never reach production: the seeds' and tutorials' defaults.
 KNOWN_DEFAULT_SECRETS = frozenset(
     {
@@ -33,35 +42,7 @@ KNOWN_DEFAULT_SECRETS = frozenset(
 DEFAULT_S3_SECRETS = frozenset({"minioadmin", "wjalrxutnfemi/k7mdeng/bpxrficyexamplekey"})
 MIN_SECRET_BYTES = 32  # 256 bits
 
-
-class ConfigError(RuntimeError):
-    """A setting is missing or unsafe; the message is one line for the operator."""
-
-
-def _bool(value: str | None, default: bool) -> bool:
-    if value is None or value.strip() == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
-
-
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+__all__ = ["ConfigError", "check_production", "from_env", "parse_master_keys", "parse_origins"]
 
 
 def parse_origins(raw: str | None) -> list[str]:
@@ -165,41 +146,41 @@ def from_env(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "S3_ACCESS_KEY": env.get("S3_ACCESS_KEY", ""),
         "S3_SECRET_KEY": env.get("S3_SECRET_KEY", ""),
         "S3_BUCKET_NAME": env.get("S3_BUCKET_NAME", "irisvue").strip() or "irisvue",
-        "S3_SECURE": _bool(env.get("S3_SECURE"), False),
+        "S3_SECURE": env_bool(env.get("S3_SECURE"), False),
         "S3_REGION": env.get("S3_REGION", "").strip() or None,
         "S3_SSE": s3_sse,
         "STORAGE_DIR": str(instance_path / "objects"),
-        "ACCESS_TOKEN_EXPIRE_MINUTES": _int(env, "ACCESS_TOKEN_EXPIRE_MINUTES", 30),
-        "REFRESH_TOKEN_EXPIRE_DAYS": _int(env, "REFRESH_TOKEN_EXPIRE_DAYS", 30),
-        "REFRESH_REUSE_GRACE_SECONDS": _int(env, "REFRESH_REUSE_GRACE_SECONDS", 10),
+        "ACCESS_TOKEN_EXPIRE_MINUTES": env_int(env, "ACCESS_TOKEN_EXPIRE_MINUTES", 30),
+        "REFRESH_TOKEN_EXPIRE_DAYS": env_int(env, "REFRESH_TOKEN_EXPIRE_DAYS", 30),
+        "REFRESH_REUSE_GRACE_SECONDS": env_int(env, "REFRESH_REUSE_GRACE_SECONDS", 10),
         "SMTP_HOST": env.get("SMTP_HOST", "").strip() or None,
-        "SMTP_PORT": _int(env, "SMTP_PORT", 25),
+        "SMTP_PORT": env_int(env, "SMTP_PORT", 25),
         "SMTP_USERNAME": env.get("SMTP_USERNAME", "").strip() or None,
         "SMTP_PASSWORD": env.get("SMTP_PASSWORD", "") or None,
-        "SMTP_STARTTLS": _bool(env.get("SMTP_STARTTLS"), False),
-        "SMTP_TIMEOUT_SECONDS": _int(env, "SMTP_TIMEOUT_SECONDS", 10),
+        "SMTP_STARTTLS": env_bool(env.get("SMTP_STARTTLS"), False),
+        "SMTP_TIMEOUT_SECONDS": env_int(env, "SMTP_TIMEOUT_SECONDS", 10),
         "MAIL_FROM": env.get("MAIL_FROM", "").strip() or "IrisVue <no-reply@irisvue.invalid>",
         "CORS_ORIGINS": cors_origins,
-        "TRUSTED_PROXIES": _int(env, "TRUSTED_PROXIES", 0),
-        "MAX_UPLOAD_MB": _int(env, "MAX_UPLOAD_MB", 20),
-        "MAX_JSON_KB": _int(env, "MAX_JSON_KB", 64),
-        "BIOMETRIC_RETENTION_DAYS": _int(env, "BIOMETRIC_RETENTION_DAYS", 1095),
-        "EXPORT_RETENTION_DAYS": _int(env, "EXPORT_RETENTION_DAYS", 7),
-        "EXPORT_LINK_TTL_SECONDS": _int(env, "EXPORT_LINK_TTL_SECONDS", 24 * 3600),
-        "SSE_HEARTBEAT_SECONDS": _float(env, "SSE_HEARTBEAT_SECONDS", 15.0),
-        "SSE_MAX_STREAM_SECONDS": _float(env, "SSE_MAX_STREAM_SECONDS", 300.0),
-        "SSE_POLL_SECONDS": _float(env, "SSE_POLL_SECONDS", 0.5),
-        "PRIVACY_DEADLINE_DAYS_GDPR": _int(env, "PRIVACY_DEADLINE_DAYS_GDPR", 30),
-        "PRIVACY_DEADLINE_DAYS_CCPA": _int(env, "PRIVACY_DEADLINE_DAYS_CCPA", 45),
-        "PRIVACY_DEADLINE_DAYS_DEFAULT": _int(env, "PRIVACY_DEADLINE_DAYS_DEFAULT", 30),
-        "RETENTION_SWEEP_HOUR": _int(env, "RETENTION_SWEEP_HOUR", 3),
-        "ERASURE_TEST_PAUSE_SECONDS": _float(env, "ERASURE_TEST_PAUSE_SECONDS", 0.0),
-        "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), True),
-        "HEALTH_TIMEOUT_SECONDS": _float(env, "HEALTH_TIMEOUT_SECONDS", 1.0),
-        "JOB_FAILURE_TTL_SECONDS": _int(env, "JOB_FAILURE_TTL_SECONDS", 7 * 24 * 3600),
-        "JOB_MAX_RETRIES": _int(env, "JOB_MAX_RETRIES", 3),
+        "TRUSTED_PROXIES": env_int(env, "TRUSTED_PROXIES", 0),
+        "MAX_UPLOAD_MB": env_int(env, "MAX_UPLOAD_MB", 20),
+        "MAX_JSON_KB": env_int(env, "MAX_JSON_KB", 64),
+        "BIOMETRIC_RETENTION_DAYS": env_int(env, "BIOMETRIC_RETENTION_DAYS", 1095),
+        "EXPORT_RETENTION_DAYS": env_int(env, "EXPORT_RETENTION_DAYS", 7),
+        "EXPORT_LINK_TTL_SECONDS": env_int(env, "EXPORT_LINK_TTL_SECONDS", 24 * 3600),
+        "SSE_HEARTBEAT_SECONDS": env_float(env, "SSE_HEARTBEAT_SECONDS", 15.0),
+        "SSE_MAX_STREAM_SECONDS": env_float(env, "SSE_MAX_STREAM_SECONDS", 300.0),
+        "SSE_POLL_SECONDS": env_float(env, "SSE_POLL_SECONDS", 0.5),
+        "PRIVACY_DEADLINE_DAYS_GDPR": env_int(env, "PRIVACY_DEADLINE_DAYS_GDPR", 30),
+        "PRIVACY_DEADLINE_DAYS_CCPA": env_int(env, "PRIVACY_DEADLINE_DAYS_CCPA", 45),
+        "PRIVACY_DEADLINE_DAYS_DEFAULT": env_int(env, "PRIVACY_DEADLINE_DAYS_DEFAULT", 30),
+        "RETENTION_SWEEP_HOUR": env_int(env, "RETENTION_SWEEP_HOUR", 3),
+        "ERASURE_TEST_PAUSE_SECONDS": env_float(env, "ERASURE_TEST_PAUSE_SECONDS", 0.0),
+        "RATELIMIT_ENABLED": env_bool(env.get("RATELIMIT_ENABLED"), True),
+        "HEALTH_TIMEOUT_SECONDS": env_float(env, "HEALTH_TIMEOUT_SECONDS", 1.0),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
     }
+    config.update(auth_settings(env))
+    config.update(job_settings(env))
     if production:
         check_production(config)
     return config

@@ -8,7 +8,6 @@ queues for a core instead of multiplying a worker's memory.
 
 from __future__ import annotations
 
-import os
 import secrets
 import threading
 from dataclasses import dataclass
@@ -17,29 +16,19 @@ from importlib import resources
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from argon2.profiles import RFC_9106_LOW_MEMORY
 from flask import Flask, current_app
+
+from irisvue.settings import auth_settings
 
 MIN_LENGTH = 8
 MAX_LENGTH = 128
 PASSWORDS_EXTENSION = "irisvue.passwords"
 
 
-def _usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def password_defaults() -> dict[str, int]:
-    """Config defaults: argon2-cffi's own default profile (RFC 9106, low memory)."""
-    return {
-        "ARGON2_TIME_COST": RFC_9106_LOW_MEMORY.time_cost,
-        "ARGON2_MEMORY_COST": RFC_9106_LOW_MEMORY.memory_cost,
-        "ARGON2_PARALLELISM": RFC_9106_LOW_MEMORY.parallelism,
-        "ARGON2_MAX_CONCURRENCY": _usable_cpus(),
-    }
+    """The Argon2 settings' defaults (irisvue.settings): RFC 9106, low memory."""
+    settings = auth_settings({})
+    return {name: value for name, value in settings.items() if name.startswith("ARGON2_")}
 
 
 @dataclass
@@ -92,9 +81,6 @@ def _build(time_cost: int, memory_cost: int, parallelism: int, concurrency: int)
 
 
 def init_passwords(app: Flask) -> None:
-    from irisvue.auth.settings import load_settings
-
-    load_settings(app, password_defaults())
     app.extensions[PASSWORDS_EXTENSION] = _build(
         app.config["ARGON2_TIME_COST"],
         app.config["ARGON2_MEMORY_COST"],

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from flask.views import MethodView
-from flask_jwt_extended import current_user, get_jwt, jwt_required
+from flask_jwt_extended import get_jwt
 
-from irisvue.auth import blp, services, sessions
+from irisvue.api import ApiBlueprint, current_user
+from irisvue.auth import services, sessions
 from irisvue.auth.ratelimit import per_email, per_ip, per_user
 from irisvue.auth.schemas import (
     AcceptedSchema,
@@ -25,13 +25,14 @@ from irisvue.auth.schemas import (
     UserSchema,
 )
 from irisvue.auth.tokens import current_session
-from irisvue.errors import PROBLEM_MIMETYPE, ProblemSchema
 
-BEARER = [{"bearerAuth": []}]
-BEARER_CODES = (
-    "token_missing, token_invalid (malformed, tampered, wrong algorithm), token_expired, "
-    "token_wrong_type, token_revoked, account_disabled"
+blp = ApiBlueprint(
+    "auth",
+    __name__,
+    url_prefix="/api/v1/auth",
+    description="Accounts, sign-in, sessions (refresh-token families) and email flows.",
 )
+blp.no_store()  # every auth response is personal: tokens, the account, sessions
 SESSION_LINKS = {
     "DeleteSession": {
         "operationId": "deleteSession",
@@ -39,24 +40,6 @@ SESSION_LINKS = {
         "description": "revoke the newest session of the page",
     }
 }
-RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
-
-
-def problems(errors: dict[int, str]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Document problem+json answers: {status: "the codes it carries"}."""
-
-    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
-        for status, codes in errors.items():
-            fn = blp.alt_response(
-                status,
-                schema=ProblemSchema,
-                content_type=PROBLEM_MIMETYPE,
-                description=f"`code`: {codes}",
-                headers=RETRY_AFTER if status == 429 else None,
-            )(fn)
-        return fn
-
-    return decorate
 
 
 def _session_id() -> uuid.UUID | None:
@@ -70,7 +53,7 @@ class RegisterViews(MethodView):
     @per_email("RATELIMIT_REGISTER_PER_EMAIL", "register-email")
     @blp.arguments(CredentialsSchema)
     @blp.response(201, RegisteredSchema)
-    @problems(
+    @blp.problems(
         {409: "email_taken", 422: "validation_error, password_too_common", 429: "rate_limited"}
     )
     def post(self, data: dict[str, str]) -> dict[str, Any]:
@@ -84,7 +67,7 @@ class LoginViews(MethodView):
     @per_email("RATELIMIT_LOGIN_FAILURES_PER_ACCOUNT", "login-account", failures_only=True)
     @blp.arguments(LoginSchema)
     @blp.response(200, TokenPairSchema)
-    @problems({401: "invalid_credentials", 403: "account_disabled", 429: "rate_limited"})
+    @blp.problems({401: "invalid_credentials", 403: "account_disabled", 429: "rate_limited"})
     def post(self, data: dict[str, str]) -> dict[str, Any]:
         """Sign in with email and password: a new session and its token pair."""
         return services.login(data["email"], data["password"]).as_dict()
@@ -92,11 +75,8 @@ class LoginViews(MethodView):
 
 @blp.route("/refresh")
 class RefreshViews(MethodView):
-    decorators = [jwt_required(refresh=True)]
-
-    @blp.doc(security=BEARER)
+    @blp.authenticated(refresh=True, codes="token_reused")
     @blp.response(200, TokenPairSchema)
-    @problems({401: f"token_reused, {BEARER_CODES}"})
     def post(self) -> dict[str, Any]:
         """Rotate the session: spend the refresh token (the Bearer), get a new pair."""
         return sessions.refresh(get_jwt()).as_dict()
@@ -104,11 +84,8 @@ class RefreshViews(MethodView):
 
 @blp.route("/logout")
 class LogoutViews(MethodView):
-    decorators = [jwt_required()]
-
-    @blp.doc(security=BEARER)
+    @blp.authenticated()
     @blp.response(204)
-    @problems({401: BEARER_CODES})
     def post(self) -> None:
         """Revoke the current session: its refresh token and its access tokens."""
         sessions.logout(uuid.UUID(get_jwt()["sid"]))
@@ -116,11 +93,8 @@ class LogoutViews(MethodView):
 
 @blp.route("/logout-all")
 class LogoutAllViews(MethodView):
-    decorators = [jwt_required()]
-
-    @blp.doc(security=BEARER)
+    @blp.authenticated()
     @blp.response(204)
-    @problems({401: BEARER_CODES})
     def post(self) -> None:
         """Revoke every session of the account, this one included."""
         sessions.logout_all(current_user.id)
@@ -128,12 +102,11 @@ class LogoutAllViews(MethodView):
 
 @blp.route("/sessions")
 class SessionsViews(MethodView):
-    decorators = [jwt_required()]
-
-    @blp.doc(security=BEARER, responses={200: {"links": SESSION_LINKS}})
+    @blp.authenticated()
+    @blp.doc(responses={200: {"links": SESSION_LINKS}})
     @blp.arguments(SessionQueryArgsSchema, location="query")
     @blp.response(200, SessionListSchema)
-    @problems({401: BEARER_CODES, 422: "validation_error, invalid_cursor"})
+    @blp.problems({422: "validation_error, invalid_cursor"})
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """List the account's live sessions, newest first; the calling one is flagged."""
         return sessions.list_sessions(
@@ -143,11 +116,10 @@ class SessionsViews(MethodView):
 
 @blp.route("/sessions/<uuid:item_id>")
 class SessionByIdViews(MethodView):
-    decorators = [jwt_required()]
-
-    @blp.doc(security=BEARER, operationId="deleteSession")
+    @blp.authenticated()
+    @blp.doc(operationId="deleteSession")
     @blp.response(204)
-    @problems({401: BEARER_CODES, 404: "session_not_found"})
+    @blp.problems({404: "session_not_found"})
     def delete(self, item_id: uuid.UUID) -> None:
         """Revoke one of the account's sessions."""
         sessions.delete_session(current_user.id, item_id)
@@ -155,22 +127,18 @@ class SessionByIdViews(MethodView):
 
 @blp.route("/me")
 class MeViews(MethodView):
-    decorators = [jwt_required()]
-
-    @blp.doc(security=BEARER)
+    @blp.authenticated()
     @blp.response(200, UserSchema)
-    @problems({401: BEARER_CODES})
     def get(self) -> Any:
         """The signed-in account."""
         return current_user
 
+    @blp.authenticated()
     @per_user("RATELIMIT_PASSWORD_CHANGE_FAILURES_PER_USER", "me-password", failures_only=True)
-    @blp.doc(security=BEARER)
     @blp.arguments(MePatchSchema)
     @blp.response(200, UserSchema)
-    @problems(
+    @blp.problems(
         {
-            401: BEARER_CODES,
             403: "invalid_credentials",
             409: "email_taken",
             429: "rate_limited",
@@ -183,15 +151,12 @@ class MeViews(MethodView):
 
 @blp.route("/password")
 class PasswordViews(MethodView):
-    decorators = [jwt_required()]
-
+    @blp.authenticated()
     @per_user("RATELIMIT_PASSWORD_CHANGE_FAILURES_PER_USER", "password", failures_only=True)
-    @blp.doc(security=BEARER)
     @blp.arguments(PasswordChangeSchema)
     @blp.response(204)
-    @problems(
+    @blp.problems(
         {
-            401: BEARER_CODES,
             403: "invalid_credentials",
             422: "validation_error, password_too_common",
             429: "rate_limited",
@@ -206,12 +171,10 @@ class PasswordViews(MethodView):
 
 @blp.route("/verify-email/request")
 class VerifyEmailRequestViews(MethodView):
-    decorators = [jwt_required()]
-
+    @blp.authenticated()
     @per_user("RATELIMIT_VERIFY_EMAIL_PER_USER", "verify-email-request")
-    @blp.doc(security=BEARER)
     @blp.response(202, AcceptedSchema)
-    @problems({401: BEARER_CODES, 409: "already_verified", 429: "rate_limited"})
+    @blp.problems({409: "already_verified", 429: "rate_limited"})
     def post(self) -> dict[str, str]:
         """(Re)send the verification email; an earlier link stops working."""
         services.request_verification(current_user)
@@ -223,7 +186,7 @@ class VerifyEmailViews(MethodView):
     @per_ip("RATELIMIT_EMAIL_TOKEN_PER_IP", "email-token")
     @blp.arguments(EmailTokenSchema)
     @blp.response(200, UserSchema)
-    @problems({403: "email_token_invalid, email_token_expired", 429: "rate_limited"})
+    @blp.problems({403: "email_token_invalid, email_token_expired", 429: "rate_limited"})
     def post(self, data: dict[str, str]) -> Any:
         """Consume a verification token (single use, 24 h)."""
         return services.verify_email(data["token"])
@@ -235,7 +198,7 @@ class PasswordResetRequestViews(MethodView):
     @per_email("RATELIMIT_PASSWORD_RESET_PER_EMAIL", "password-reset-email")
     @blp.arguments(PasswordResetRequestSchema)
     @blp.response(202, AcceptedSchema)
-    @problems({429: "rate_limited"})
+    @blp.problems({429: "rate_limited"})
     def post(self, data: dict[str, str]) -> dict[str, str]:
         """Ask for a reset email; the answer is the same whether the account exists or not."""
         services.request_password_reset(data["email"])
@@ -250,7 +213,7 @@ class PasswordResetViews(MethodView):
     @per_ip("RATELIMIT_EMAIL_TOKEN_PER_IP", "email-token")
     @blp.arguments(PasswordResetSchema)
     @blp.response(204)
-    @problems(
+    @blp.problems(
         {
             403: "email_token_invalid, email_token_expired",
             422: "validation_error, password_too_common",

@@ -1,20 +1,21 @@
-from flask.sansio.blueprints import BlueprintSetupState
-from flask_smorest import Blueprint
+"""Iris photographs: consent-gated, metadata-stripped, encrypted uploads."""
 
-blp = Blueprint(
-    "captures",
-    __name__,
-    url_prefix="/api/v1/captures",
-    description="Iris photographs: consent-gated, metadata-stripped, encrypted uploads.",
-)
+from __future__ import annotations
+
+from flask import Flask
+from flask_smorest import Api
 
 
-@blp.record_once
-def _init_keyring(state: BlueprintSetupState) -> None:
-    # A bad MASTER_KEYS entry stops the app at start-up, not at the first upload.
+def init_app(app: Flask, api: Api) -> None:
+    """The master keyring, the captures API, `flask keys`, and destruction on withdrawal."""
+    from irisvue.captures import jobs
+    from irisvue.captures.cli import keys_cli
     from irisvue.captures.keys import init_keyring
+    from irisvue.captures.routes import blp
+    from irisvue.consent.signals import biometric_consent_withdrawn
 
-    init_keyring(state.app)
-
-
-from irisvue.captures import routes  # noqa: E402,F401
+    # A bad MASTER_KEYS entry stops the app at start-up, not at the first upload.
+    init_keyring(app)
+    biometric_consent_withdrawn.connect(jobs.on_biometric_consent_withdrawn, weak=False)
+    app.cli.add_command(keys_cli)
+    api.register_blueprint(blp)

@@ -44,13 +44,6 @@ STORED_CONTENT_TYPE = "application/octet-stream"  # ciphertext: the image type s
 READ_CHUNK = 64 * 1024
 
 
-def _user_id(identity: str | uuid.UUID) -> uuid.UUID:
-    try:
-        return identity if isinstance(identity, uuid.UUID) else uuid.UUID(str(identity))
-    except ValueError:
-        raise APIError(401, "token_invalid", "The token is invalid.") from None
-
-
 def user_prefix(user_id: uuid.UUID) -> str:
     """Every capture object of a user is under this prefix (erasure deletes by prefix)."""
     return f"users/{user_id}/captures/"
@@ -122,9 +115,8 @@ def _finalise(user_id: uuid.UUID, key_row_id: uuid.UUID, capture: Capture) -> No
     db.session.commit()
 
 
-def create_capture(identity: str, request: UploadRequest) -> Capture:
+def create_capture(user_id: uuid.UUID, request: UploadRequest) -> Capture:
     """Check consent and email, then stream the photo through stripping and encryption."""
-    user_id = _user_id(identity)
     _check_may_upload(user_id)
     db.session.rollback()  # hold no connection while the client sends
     limit = max_upload_bytes()
@@ -171,10 +163,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 
 def list_captures(
-    identity: str, *, limit: int, after: tuple[datetime, uuid.UUID] | None = None
+    user_id: uuid.UUID, *, limit: int, after: tuple[datetime, uuid.UUID] | None = None
 ) -> tuple[list[Capture], str | None]:
     """A page of the user's captures, newest first, and the cursor of the next page."""
-    user_id = _user_id(identity)
     stmt = select(Capture).where(Capture.user_id == user_id)
     if after is not None:
         stmt = stmt.where(tuple_(Capture.created_at, Capture.id) < tuple_(*after))
@@ -187,10 +178,10 @@ def list_captures(
     return page, encode_cursor(page[-1]) if len(rows) > limit else None
 
 
-def get_capture(identity: str, item_id: uuid.UUID) -> Capture:
+def get_capture(user_id: uuid.UUID, item_id: uuid.UUID) -> Capture:
     """The user's capture; another user's is 404 like a missing one (never 403)."""
     capture = db.session.scalars(
-        select(Capture).where(Capture.id == item_id, Capture.user_id == _user_id(identity))
+        select(Capture).where(Capture.id == item_id, Capture.user_id == user_id)
     ).one_or_none()
     if capture is None:
         raise APIError(404, "not_found", "No such capture.")
@@ -217,9 +208,9 @@ class CaptureContent:
         self.stream.close()
 
 
-def open_content(identity: str, item_id: uuid.UUID) -> CaptureContent:
+def open_content(user_id: uuid.UUID, item_id: uuid.UUID) -> CaptureContent:
     """Unwrap the key, open the object and decrypt its first segment (errors before 200)."""
-    capture = get_capture(identity, item_id)
+    capture = get_capture(user_id, item_id)
     capture_id, size, content_type = capture.id, capture.size, capture.content_type
     key = capture.object_key
     key_row = keys.find_user_key(capture.user_id)
@@ -266,9 +257,9 @@ def open_content(identity: str, item_id: uuid.UUID) -> CaptureContent:
     return CaptureContent(capture_id, content_type, size, stream)
 
 
-def delete_capture(identity: str, item_id: uuid.UUID) -> None:
+def delete_capture(user_id: uuid.UUID, item_id: uuid.UUID) -> None:
     """Delete the object, then the row (a failed row delete can simply be retried)."""
-    capture = get_capture(identity, item_id)
+    capture = get_capture(user_id, item_id)
     try:
         get_storage().delete(capture.object_key)
     except StorageError as exc:

@@ -1,10 +1,17 @@
-from flask_smorest import Blueprint
+"""Consent texts and the append-only, hash-chained consent ledger."""
 
-blp = Blueprint(
-    "consent",
-    __name__,
-    url_prefix="/api/v1/consents",
-    description="Consent texts and the user's append-only, hash-chained consent ledger.",
-)
+from __future__ import annotations
 
-from irisvue.consent import routes  # noqa: E402,F401
+from flask import Flask
+from flask_smorest import Api
+
+
+def init_app(app: Flask, api: Api) -> None:
+    """The consent API, `flask consent`, and publishing new texts at release."""
+    from irisvue.cli import add_release_step
+    from irisvue.consent.cli import consent_cli, publish_documents_step
+    from irisvue.consent.routes import blp
+
+    add_release_step(app, publish_documents_step)
+    app.cli.add_command(consent_cli)
+    api.register_blueprint(blp)

@@ -48,3 +48,14 @@ def verify_command(user_id: uuid.UUID) -> None:
         err=True,
     )
     raise SystemExit(1)
+
+
+def publish_documents_step() -> str:
+    """`flask release` step: publish the package's new consent text versions."""
+    from irisvue.consent.documents import DocumentLoadError, load_documents
+
+    try:
+        result = load_documents()
+    except DocumentLoadError as exc:
+        raise click.ClickException(str(exc)) from None
+    return f"consent texts: {len(result.published)} published, {result.unchanged} unchanged"

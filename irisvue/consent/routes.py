@@ -4,9 +4,9 @@ from typing import Any
 
 from flask import Response, request
 from flask.views import MethodView
-from flask_jwt_extended import get_jwt_identity, jwt_required
 
-from irisvue.consent import blp, services
+from irisvue.api import ApiBlueprint, current_user_id
+from irisvue.consent import services
 from irisvue.consent.documents import current_documents
 from irisvue.consent.schemas import (
     ConsentCreateSchema,
@@ -18,18 +18,16 @@ from irisvue.consent.schemas import (
     HistorySchema,
     WithdrawSchema,
 )
-from irisvue.errors import PROBLEM_MIMETYPE, ProblemSchema
 from irisvue.jobs.schemas import job_links
 
+blp = ApiBlueprint(
+    "consent",
+    __name__,
+    url_prefix="/api/v1/consents",
+    description="Consent texts and the user's append-only, hash-chained consent ledger.",
+)
 DOCUMENTS_CACHE = "public, max-age=300"  # a stale copy only costs the client a 409 and a refetch
-BEARER = [{"bearerAuth": []}]  # the scheme the auth blueprint registers
 _TYPE_PATH = "<any(biometric_capture, data_processing, marketing):consent_type>"
-
-
-def _problem(status: int, description: str) -> Any:
-    return blp.alt_response(
-        status, schema=ProblemSchema, content_type=PROBLEM_MIMETYPE, description=description
-    )
 
 
 def _client() -> dict[str, str | None]:
@@ -58,17 +56,14 @@ class ConsentDocumentViews(MethodView):
 
 @blp.route("/")
 class ConsentViews(MethodView):
-    decorators = [jwt_required()]
-
-    @blp.doc(security=BEARER)
+    @blp.authenticated()
     @blp.response(200, ConsentStateListSchema)
-    @_problem(401, "Missing, invalid or expired access token")
     def get(self) -> dict[str, Any]:
         """The user's current consent per type: the latest record wins."""
-        return {"items": services.current_state(get_jwt_identity())}
+        return {"items": services.current_state(current_user_id())}
 
+    @blp.authenticated()
     @blp.doc(
-        security=BEARER,
         operationId="recordConsent",
         responses={202: {"links": job_links("$response.body#/job/id")}},
     )
@@ -81,21 +76,18 @@ class ConsentViews(MethodView):
         description="A refusal of biometric_capture: the record, and `job`, the queued "
         "destruction of the user's biometric data",
     )
-    @_problem(401, "Missing, invalid or expired access token")
-    @_problem(409, "`stale_document`: document_version is not the current text")
-    @_problem(422, "Unknown field, consent type, jurisdiction or locale")
+    @blp.problem(409, "`stale_document`: document_version is not the current text")
+    @blp.problem(422, "Unknown field, consent type, jurisdiction or locale")
     def post(self, data: dict[str, Any]) -> tuple[services.Receipt, int]:
         """Append a consent decision for the current text of a consent type."""
-        receipt = services.record_consent(get_jwt_identity(), **data, **_client())
+        receipt = services.record_consent(current_user_id(), **data, **_client())
         return receipt, 202 if receipt.job else 201
 
 
 @blp.route(f"/{_TYPE_PATH}/withdraw")
 class ConsentWithdrawViews(MethodView):
-    decorators = [jwt_required()]
-
+    @blp.authenticated()
     @blp.doc(
-        security=BEARER,
         operationId="withdrawConsent",
         responses={202: {"links": job_links("$response.body#/job/id")}},
     )
@@ -109,31 +101,27 @@ class ConsentWithdrawViews(MethodView):
     @blp.alt_response(
         201, schema=ConsentReceiptSchema, success=True, description="The withdrawal record"
     )
-    @_problem(401, "Missing, invalid or expired access token")
-    @_problem(422, "Unknown field or jurisdiction, or no jurisdiction to infer")
+    @blp.problem(422, "Unknown field or jurisdiction, or no jurisdiction to infer")
     def post(self, data: dict[str, Any], consent_type: str) -> tuple[services.Receipt, int]:
         """Withdraw a consent (one call); withdrawing biometric_capture destroys biometric data."""
         receipt = services.withdraw_consent(
-            get_jwt_identity(), consent_type, jurisdiction=data.get("jurisdiction"), **_client()
+            current_user_id(), consent_type, jurisdiction=data.get("jurisdiction"), **_client()
         )
         return receipt, 202 if receipt.job else 201
 
 
 @blp.route("/history")
 class ConsentHistoryViews(MethodView):
-    decorators = [jwt_required()]
-
-    @blp.doc(security=BEARER)
+    @blp.authenticated()
     @blp.arguments(HistoryQueryArgsSchema, location="query")
     @blp.response(200, HistorySchema)
-    @_problem(401, "Missing, invalid or expired access token")
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Every record of the user, oldest first, paginated; `verify=true` checks the chain."""
-        identity = get_jwt_identity()
+        user_id = current_user_id()
         items, next_after = services.history(
-            identity, limit=args["limit"], after_seq=args.get("cursor", 0)
+            user_id, limit=args["limit"], after_seq=args.get("cursor", 0)
         )
         body: dict[str, Any] = {"items": items, "next_cursor": next_after}
         if args["verify"]:
-            body["verification"] = services.verify(identity).as_dict()
+            body["verification"] = services.verify(user_id).as_dict()
         return body

@@ -12,12 +12,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import structlog
+from flask import current_app
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from irisvue.consent.chain import GENESIS_HASH, ChainReport, compute_hash, verify_chain
 from irisvue.consent.documents import DEFAULT_LOCALE, current_document
+from irisvue.consent.signals import biometric_consent_withdrawn
 from irisvue.errors import APIError
 from irisvue.extensions import db
 from irisvue.jobs import outbox
@@ -28,8 +30,6 @@ from irisvue.models.consent import CONSENT_TYPES
 log = structlog.get_logger(__name__)
 
 BIOMETRIC = "biometric_capture"
-DESTROY_JOB = "biometrics.destroy"
-RECORD_ARG = "consent_record_id"  # the withdrawal a destruction job carries out
 USER_AGENT_MAX = 256
 IP_MAX = 45
 APPEND_ATTEMPTS = 3
@@ -56,13 +56,6 @@ class Receipt:
 
     record: ConsentRecord
     job: Job | None = None
-
-
-def _user_id(identity: str | uuid.UUID) -> uuid.UUID:
-    try:
-        return identity if isinstance(identity, uuid.UUID) else uuid.UUID(str(identity))
-    except ValueError:
-        raise APIError(401, "token_invalid", "The token is invalid.") from None
 
 
 def _lock_user(user_id: uuid.UUID) -> User:
@@ -127,7 +120,7 @@ def _append_and_commit(user_id: uuid.UUID, entry: _Entry) -> Receipt:
             continue
         job = None
         if record.consent_type == BIOMETRIC and not record.granted:
-            job = _shred_and_queue_destruction(user_id, record)
+            job = _announce_withdrawal(user_id, record)
         outbox.commit()
         log.info(
             "consent_recorded",
@@ -140,18 +133,17 @@ def _append_and_commit(user_id: uuid.UUID, entry: _Entry) -> Receipt:
     raise AssertionError("unreachable")
 
 
-def _shred_and_queue_destruction(user_id: uuid.UUID, record: ConsentRecord) -> Job:
-    """Crypto-shred now (old objects are unreadable from the commit on) and queue
-    the job that deletes what this withdrawal covers, and only that: the user
-    may consent again and upload before it runs."""
-    from irisvue.captures.destruction import shred_data_keys  # captures imports us
-
-    shred_data_keys(user_id)
-    return outbox.submit(DESTROY_JOB, user_id=user_id, args={RECORD_ARG: str(record.id)})
+def _announce_withdrawal(user_id: uuid.UUID, record: ConsentRecord) -> Job | None:
+    """Tell the features holding biometric data (captures destroys it) inside
+    this transaction; the job a receiver queued, if any, goes on the receipt."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    results = biometric_consent_withdrawn.send(app, user_id=user_id, record=record)
+    jobs = [job for _receiver, job in results if isinstance(job, Job)]
+    return jobs[0] if jobs else None
 
 
 def record_consent(
-    identity: str,
+    user_id: uuid.UUID,
     *,
     consent_type: str,
     jurisdiction: str,
@@ -162,7 +154,6 @@ def record_consent(
     user_agent: str | None = None,
 ) -> Receipt:
     """Appends a grant or refusal of the *current* text of (type, jurisdiction, locale)."""
-    user_id = _user_id(identity)
     document = current_document(consent_type, jurisdiction, locale)
     if document is None:
         raise APIError(
@@ -192,7 +183,7 @@ def record_consent(
 
 
 def withdraw_consent(
-    identity: str,
+    user_id: uuid.UUID,
     consent_type: str,
     *,
     jurisdiction: str | None = None,
@@ -202,7 +193,6 @@ def withdraw_consent(
     """Appends a withdrawal. The jurisdiction (and locale) default to those of the
     user's latest record of this type; the record pins the current text, or the
     withdrawn one when no text is published any more (withdrawing always works)."""
-    user_id = _user_id(identity)
     previous = _latest(user_id, consent_type)
     if jurisdiction is None:
         if previous is None:
@@ -231,9 +221,8 @@ def withdraw_consent(
     return _append_and_commit(user_id, entry)
 
 
-def current_state(identity: str) -> list[dict[str, object]]:
+def current_state(user_id: uuid.UUID) -> list[dict[str, object]]:
     """One entry per consent type: the latest record wins; never asked → not granted."""
-    user_id = _user_id(identity)
     latest_seq = (
         select(func.max(ConsentRecord.seq))
         .where(ConsentRecord.user_id == user_id)
@@ -261,10 +250,9 @@ def has_live_consent(user_id: uuid.UUID, consent_type: str = BIOMETRIC) -> bool:
 
 
 def history(
-    identity: str, *, limit: int, after_seq: int = 0
+    user_id: uuid.UUID, *, limit: int, after_seq: int = 0
 ) -> tuple[list[ConsentRecord], int | None]:
     """A page of the user's records, oldest first, and the seq the next page starts after."""
-    user_id = _user_id(identity)
     rows = list(
         db.session.scalars(
             select(ConsentRecord)
@@ -287,9 +275,8 @@ def _chain(user_id: uuid.UUID) -> Iterator[ConsentRecord]:
     yield from db.session.scalars(stmt)
 
 
-def verify(identity: str | uuid.UUID) -> ChainReport:
+def verify(user_id: uuid.UUID) -> ChainReport:
     """Walks the user's whole chain (not one page) and reports the first break."""
-    user_id = _user_id(identity)
     report = verify_chain(_chain(user_id))
     if not report.intact:
         log.warning(

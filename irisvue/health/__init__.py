@@ -1,5 +1,12 @@
-from flask_smorest import Blueprint
+"""Liveness and readiness probes."""
 
-blp = Blueprint("health", __name__, description="Liveness and readiness probes (no auth).")
+from __future__ import annotations
 
-from irisvue.health import routes  # noqa: E402,F401
+from flask import Flask
+from flask_smorest import Api
+
+
+def init_app(app: Flask, api: Api) -> None:
+    from irisvue.health.routes import blp
+
+    api.register_blueprint(blp)

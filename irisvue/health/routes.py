@@ -4,10 +4,12 @@ from typing import Any
 
 from flask.views import MethodView
 
-from irisvue import __version__
-from irisvue.health import blp
+from irisvue.api import ApiBlueprint
 from irisvue.health.schemas import LivenessSchema, ReadinessSchema
 from irisvue.health.services import run_checks
+from irisvue.version import __version__
+
+blp = ApiBlueprint("health", __name__, description="Liveness and readiness probes (no auth).")
 
 
 def _readiness(names: list[str]) -> tuple[dict[str, Any], int]:

@@ -23,6 +23,8 @@ from rq.defaults import DEFAULT_CRON_JOB_HISTORY_LIMIT, DEFAULT_CRON_JOB_HISTORY
 from rq.job import Job as RQJob
 from rq.serializers import JSONSerializer
 
+from irisvue.jobs.registry import periodic_tasks
+
 
 class JSONCronJob(CronJob):
     """A CronJob whose jobs are serialised as JSON (see the module docstring)."""
@@ -63,34 +65,16 @@ class JSONCronScheduler(CronScheduler):
 
 
 def build_scheduler(app: Flask, connection: Redis) -> JSONCronScheduler:
-    """The periodic jobs of IrisVue: the outbox relay and the daily retention sweep."""
-    from irisvue.jobs.runner import run_relay
-
-    interval = int(app.config["JOB_RELAY_INTERVAL_SECONDS"])
+    """The app's periodic tasks (`registry.register_periodic`) on RQ's cron scheduler."""
+    failure_ttl = int(app.config["JOB_FAILURE_TTL_SECONDS"])
     scheduler = JSONCronScheduler(connection, logging_level=app.config["LOG_LEVEL"])
-    scheduler.register(
-        run_relay,
-        "default",
-        interval=interval,
-        job_timeout=max(interval, 30),
-        # A relay still waiting when the next one is due is redundant: let it expire.
-        ttl=interval,
-        result_ttl=interval * 5,
-        failure_ttl=int(app.config["JOB_FAILURE_TTL_SECONDS"]),
-        name="irisvue.outbox.relay",
-    )
-    from irisvue.privacy.retention import run_sweep
-
-    hour = int(app.config["RETENTION_SWEEP_HOUR"]) % 24
-    scheduler.register(
-        run_sweep,
-        "default",
-        cron=f"0 {hour} * * *",
-        job_timeout=3600,
-        result_ttl=7 * 24 * 3600,
-        failure_ttl=int(app.config["JOB_FAILURE_TTL_SECONDS"]),
-        name="irisvue.retention.sweep",
-    )
+    for task in periodic_tasks(app):
+        options = {"failure_ttl": failure_ttl, **task.options}
+        if task.cron is not None:
+            options["cron"] = task.cron
+        else:
+            options["interval"] = task.interval
+        scheduler.register(task.fn, "default", name=task.name, **options)
     return scheduler
 
 

@@ -1,9 +1,5 @@
-"""RQ wiring: the app's queues, handing one outbox row to RQ, and the workers.
-
-Everything RQ stores is serialised as JSON (never pickle) and a job's only
-argument is the id of its `jobs` row, so Redis and any dashboard on it see no
-personal data.
-"""
+"""RQ workers: the production worker (with the cron scheduler) and the
+in-process burst worker tests and the CLI use."""
 
 from __future__ import annotations
 
@@ -11,112 +7,17 @@ import contextlib
 import signal
 import uuid
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import structlog
-from flask import Flask, current_app
+from flask import Flask
 from redis import Redis
-from rq import Queue, Retry, SimpleWorker, Worker
-from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq import Queue, SimpleWorker, Worker
 from rq.job import Job as RQJob
-from rq.job import JobStatus
 from rq.serializers import JSONSerializer
 
-from irisvue.clients import make_redis
-from irisvue.jobs.registry import QUEUE_NAMES, get_handler
-
-if TYPE_CHECKING:
-    from irisvue.models import Job
-
-log = structlog.get_logger(__name__)
-
-QUEUES_EXTENSION = "irisvue.queues"
-# RQ job states in which the job is still RQ's responsibility.
-ACTIVE_RQ_STATES = frozenset(
-    {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
-)
-
-JOB_DEFAULTS: dict[str, Any] = {
-    "JOB_RESULT_TTL_SECONDS": 24 * 3600,
-    # RQ retry delays; the last one repeats when JOB_MAX_RETRIES is larger.
-    "JOB_RETRY_BACKOFF_SECONDS": (10, 60, 300),
-    # Short: enqueueing happens on the request path and must fail fast.
-    "JOB_REDIS_TIMEOUT_SECONDS": 1.0,
-    "JOB_RELAY_INTERVAL_SECONDS": 60,
-}
-
-
-def init_jobs(app: Flask) -> None:
-    """Build the RQ queues (emails, default, exports), or None: jobs run inline."""
-    for key, value in JOB_DEFAULTS.items():
-        app.config.setdefault(key, value)
-    url = app.config.get("REDIS_URL")
-    if not url:
-        app.extensions[QUEUES_EXTENSION] = None
-        return
-    # A client of its own: RQ workers rewrite their connection's socket timeout,
-    # which must never leak into the request path's client.
-    connection = make_redis(url, timeout=float(app.config["JOB_REDIS_TIMEOUT_SECONDS"]))
-    app.extensions[QUEUES_EXTENSION] = {
-        name: Queue(name, connection=connection, serializer=JSONSerializer) for name in QUEUE_NAMES
-    }
-
-
-def get_queues(app: Flask | None = None) -> dict[str, Queue] | None:
-    """The app's queues by name, or None in the embedded stack (jobs run inline)."""
-    return (app or current_app).extensions.get(QUEUES_EXTENSION)
-
-
-def retry_policy(config: dict[str, Any]) -> Retry | None:
-    max_retries = int(config["JOB_MAX_RETRIES"])
-    if max_retries < 1:
-        return None
-    backoff = [int(seconds) for seconds in config["JOB_RETRY_BACKOFF_SECONDS"]] or [0]
-    return Retry(max=max_retries, interval=backoff)
-
-
-def enqueue(job: Job) -> None:
-    """Hand one outbox row to RQ; raises redis errors when Redis is unreachable.
-
-    The RQ job id is the row's id, so a second hand-over of the same row is
-    detected atomically (`unique=True`) instead of running it twice.
-    """
-    from irisvue.jobs.runner import run_job
-
-    queues = get_queues()
-    assert queues is not None, "enqueue() needs REDIS_URL; without it jobs run inline"
-    config = current_app.config
-    queue = queues[job.queue]
-    job_id = str(job.id)
-    options: dict[str, Any] = {
-        "args": (job_id,),
-        "job_id": job_id,
-        "description": job.kind,
-        "timeout": get_handler(job.kind).timeout,
-        "result_ttl": int(config["JOB_RESULT_TTL_SECONDS"]),
-        "failure_ttl": int(config["JOB_FAILURE_TTL_SECONDS"]),
-        "retry": retry_policy(config),
-        "unique": True,
-    }
-    try:
-        queue.enqueue_call(run_job, **options)
-    except DuplicateJobError:
-        status = rq_status(job_id, queue.connection)
-        if status in ACTIVE_RQ_STATES:
-            return  # handed over already (the earlier dispatch lost its commit)
-        # RQ is done with an earlier run whose outcome never reached the row.
-        with contextlib.suppress(NoSuchJobError):
-            RQJob.fetch(job_id, connection=queue.connection, serializer=JSONSerializer).delete()
-        queue.enqueue_call(run_job, **options)
-
-
-def rq_status(job_id: str, connection: Redis) -> JobStatus | None:
-    """RQ's status of a job, or None when Redis no longer has it."""
-    try:
-        rq_job = RQJob.fetch(job_id, connection=connection, serializer=JSONSerializer)
-    except NoSuchJobError:
-        return None
-    return rq_job.get_status(refresh=False)
+from irisvue.jobs import cron as cron_module
+from irisvue.jobs.outbox import relay
+from irisvue.jobs.registry import QUEUE_NAMES
 
 
 def worker_connection(app: Flask) -> Redis:
@@ -189,9 +90,6 @@ def run_worker(app: Flask, *, burst: bool = False, cron: bool = True) -> int:
     the outbox every JOB_RELAY_INTERVAL_SECONDS. With `burst`, the outbox is
     relayed once, the queues drained, and the worker exits.
     """
-    from irisvue.jobs import cron as cron_module
-    from irisvue.jobs.outbox import relay
-
     connection = worker_connection(app)
     scheduler_process = None
     with app.app_context():

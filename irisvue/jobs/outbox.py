@@ -22,7 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from irisvue.extensions import db
-from irisvue.jobs import dispatch
+from irisvue.jobs import queues
+from irisvue.jobs.execution import execute
 from irisvue.jobs.registry import UnknownJobKindError, get_handler
 from irisvue.models import Job
 from irisvue.models.base import utcnow
@@ -77,7 +78,7 @@ def commit() -> None:
 
 
 def _dispatch_ids(ids: list[uuid.UUID]) -> int:
-    if dispatch.get_queues() is None:
+    if queues.get_queues() is None:
         return _run_inline(ids)
     stmt = select(Job).where(Job.id.in_(ids), Job.dispatched_at.is_(None))
     return _hand_over(stmt)
@@ -90,7 +91,7 @@ def _hand_over(stmt: Any) -> int:
         jobs = db.session.scalars(stmt.with_for_update(skip_locked=True)).all()
         for job in jobs:
             try:
-                dispatch.enqueue(job)
+                queues.enqueue(job)
             except UnknownJobKindError:
                 # A kind no deployed code handles any more: no worker could run it.
                 job.status, job.error, job.finished_at = "failed", "unknown_job_kind", utcnow()
@@ -116,8 +117,6 @@ def _hand_over(stmt: Any) -> int:
 
 
 def _run_inline(ids: Iterable[uuid.UUID]) -> int:
-    from irisvue.jobs.runner import execute
-
     ran = 0
     for job_id in ids:
         job = db.session.get(Job, job_id)
@@ -139,7 +138,7 @@ def relay(min_age_seconds: float = 30, *, orphan_age_seconds: float = 300) -> in
     Also repairs rows RQ lost track of (Redis lost its data, or a worker died
     on the last attempt) once they have been dispatched `orphan_age_seconds`.
     """
-    if dispatch.get_queues() is None:
+    if queues.get_queues() is None:
         cutoff = utcnow() - timedelta(seconds=min_age_seconds)
         stmt = select(Job.id).where(
             Job.dispatched_at.is_(None), Job.status == "queued", Job.created_at <= cutoff
@@ -166,9 +165,9 @@ def relay(min_age_seconds: float = 30, *, orphan_age_seconds: float = 300) -> in
 
 
 def _repair_orphans(orphan_age_seconds: float) -> int:
-    queues = dispatch.get_queues()
-    assert queues is not None
-    connection = next(iter(queues.values())).connection
+    app_queues = queues.get_queues()
+    assert app_queues is not None
+    connection = next(iter(app_queues.values())).connection
     cutoff = utcnow() - timedelta(seconds=orphan_age_seconds)
     stmt = (
         select(Job)
@@ -180,12 +179,12 @@ def _repair_orphans(orphan_age_seconds: float) -> int:
     resent = 0
     try:
         for job in db.session.scalars(stmt).all():
-            status = dispatch.rq_status(str(job.id), connection)
-            if status in dispatch.ACTIVE_RQ_STATES:
+            status = queues.rq_status(str(job.id), connection)
+            if status in queues.ACTIVE_RQ_STATES:
                 continue
             if status is None:  # Redis lost it: hand it over again
                 try:
-                    dispatch.enqueue(job)
+                    queues.enqueue(job)
                 except UnknownJobKindError:
                     job.status, job.error, job.finished_at = "failed", "unknown_job_kind", utcnow()
                     continue

@@ -1,31 +1,24 @@
-"""Job kinds → handler functions.
+"""Job kinds → handler functions, and the periodic tasks of an app.
 
 A handler is `fn(job: Job) -> dict | None`; its return value is stored in
 `Job.result`. Handlers live next to their feature and register themselves with
-`@job_handler(...)`; the modules that hold them are listed in HANDLER_MODULES
-and imported on first use, so importing this module never drags a feature in.
+`@job_handler(...)` when the feature's `init_app` imports its jobs module, so
+this module never names a feature. Periodic tasks are registered per app by
+`register_periodic` (a feature's `init_app`) and run by RQ's cron scheduler.
 """
 
 from __future__ import annotations
 
-import importlib
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from flask import Flask
 
 if TYPE_CHECKING:
     from irisvue.models import Job
 
-# Every module that defines handlers. A missing module is a deploy error, not a
-# silent "unknown kind" at run time: load_handlers() names it.
-HANDLER_MODULES: tuple[str, ...] = (
-    "irisvue.mail",
-    "irisvue.consent.jobs",
-    "irisvue.auth.jobs",
-    "irisvue.privacy.export_jobs",
-    "irisvue.privacy.jobs",
-)
+PERIODIC_EXTENSION = "irisvue.periodic"
 
 QUEUE_NAMES: tuple[str, ...] = ("emails", "default", "exports")  # worker priority order
 
@@ -42,10 +35,6 @@ class Handler:
 
 class UnknownJobKindError(LookupError):
     """No handler is registered for this kind."""
-
-
-class HandlerModuleError(ImportError):
-    """A module listed in HANDLER_MODULES cannot be imported."""
 
 
 class JobError(Exception):
@@ -70,8 +59,6 @@ class PermanentJobError(JobError):
 
 
 _handlers: dict[str, Handler] = {}
-_loaded = False
-_load_lock = threading.Lock()
 
 
 def job_handler(
@@ -96,29 +83,7 @@ def job_handler(
     return register
 
 
-def load_handlers() -> None:
-    """Import every module of HANDLER_MODULES once (their decorators register)."""
-    global _loaded
-    if _loaded:
-        return
-    with _load_lock:
-        if _loaded:
-            return
-        for path in HANDLER_MODULES:
-            try:
-                importlib.import_module(path)
-            except ModuleNotFoundError as exc:
-                if exc.name != path and not path.startswith(f"{exc.name}."):
-                    raise  # the module exists but one of its own imports is missing
-                raise HandlerModuleError(
-                    f"irisvue.jobs.registry.HANDLER_MODULES lists {path!r}, "
-                    "which cannot be imported"
-                ) from exc
-        _loaded = True
-
-
 def get_handler(kind: str) -> Handler:
-    load_handlers()
     try:
         return _handlers[kind]
     except KeyError:
@@ -126,5 +91,39 @@ def get_handler(kind: str) -> Handler:
 
 
 def registered_kinds() -> list[str]:
-    load_handlers()
     return sorted(_handlers)
+
+
+@dataclass(frozen=True)
+class PeriodicTask:
+    """A function RQ's cron scheduler enqueues: every `interval` seconds or on `cron`.
+
+    `fn` takes no argument (nothing to serialise) and pushes its own app context
+    (`irisvue.jobs.runner.app_context`).
+    """
+
+    name: str
+    fn: Callable[[], Any]
+    cron: str | None = None
+    interval: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def register_periodic(
+    app: Flask,
+    name: str,
+    fn: Callable[[], Any],
+    *,
+    cron: str | None = None,
+    interval: int | None = None,
+    **options: Any,
+) -> None:
+    """Run `fn` periodically in the worker's cron scheduler (RQ job options in `options`)."""
+    if (cron is None) == (interval is None):
+        raise ValueError(f"periodic task {name!r}: give exactly one of cron or interval")
+    tasks: dict[str, PeriodicTask] = app.extensions.setdefault(PERIODIC_EXTENSION, {})
+    tasks[name] = PeriodicTask(name=name, fn=fn, cron=cron, interval=interval, options=options)
+
+
+def periodic_tasks(app: Flask) -> list[PeriodicTask]:
+    return list(app.extensions.get(PERIODIC_EXTENSION, {}).values())

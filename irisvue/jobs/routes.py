@@ -2,36 +2,34 @@ from __future__ import annotations
 
 from flask import Response, current_app
 from flask.views import MethodView
-from flask_jwt_extended import get_jwt_identity, jwt_required
 
+from irisvue.api import NO_STORE, ApiBlueprint, current_user_id
 from irisvue.extensions import db
-from irisvue.jobs import blp, events
+from irisvue.jobs import events
 from irisvue.jobs.schemas import JOB_EVENT_SCHEMA, JobSchema
 from irisvue.jobs.services import get_user_job
 from irisvue.models import Job
 
-NO_STORE = {"Cache-Control": "no-store"}
-BEARER = [{"bearerAuth": []}]  # the scheme the auth blueprint registers
+blp = ApiBlueprint(
+    "jobs", __name__, url_prefix="/api/v1/jobs", description="Background job status (owner only)."
+)
 
 
 @blp.route("/<uuid:item_id>")
 class JobByIdViews(MethodView):
-    decorators = [jwt_required()]
-
-    @blp.doc(security=BEARER, operationId="getJob")
+    @blp.authenticated()
+    @blp.doc(operationId="getJob")
     @blp.response(200, JobSchema)
-    @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, item_id) -> tuple[Job, int, dict[str, str]]:
         """A background job of the current user: status, progress, result."""
-        return get_user_job(item_id, get_jwt_identity()), 200, NO_STORE
+        return get_user_job(item_id, current_user_id()), 200, NO_STORE
 
 
 @blp.route("/<uuid:item_id>/events")
 class JobEventsViews(MethodView):
-    decorators = [jwt_required()]
-
-    @blp.doc(security=BEARER, operationId="getJobEvents")
+    @blp.authenticated()
+    @blp.doc(operationId="getJobEvents")
     @blp.response(
         200,
         JOB_EVENT_SCHEMA,
@@ -39,11 +37,10 @@ class JobEventsViews(MethodView):
         description="`event: job` with the job object on every change, until it ends; "
         "`: keep-alive` comments in between",
     )
-    @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, item_id) -> Response:
         """Live progress of a job of the current user, as Server-Sent Events."""
-        first = events.job_document(get_user_job(item_id, get_jwt_identity()))
+        first = events.job_document(get_user_job(item_id, current_user_id()))
         db.session.remove()  # the stream holds no connection between polls
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         return Response(

@@ -2,144 +2,73 @@
 
 Both take JSON-serialisable arguments only (an id, or nothing). They run in
 the app context `worker.py` pushes, or, under the plain `rq worker` CLI, in
-one created lazily here (once per process).
+the worker app built lazily here (`worker_app()`, once per process).
 """
 
 from __future__ import annotations
 
 import contextlib
-import re
-import traceback
+import importlib
+import os
+import threading
 import uuid
 from collections.abc import Iterator
 
 import structlog
 from flask import Flask, has_app_context
-from rq import get_current_job
 
-from irisvue.extensions import db
-from irisvue.jobs.registry import JobError, PermanentJobError, get_handler
-from irisvue.models import Job
-from irisvue.models.base import utcnow
-from irisvue.models.job import JOB_FINAL_STATUSES as FINAL_STATUSES
+from irisvue.jobs.execution import execute
+from irisvue.jobs.outbox import relay
 
 log = structlog.get_logger(__name__)
 
-_CODE = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
-_lazy: Flask | None = None
+# The app a worker process runs jobs in, built once from the factory this names
+# (as `flask --app` does), so the job machinery never imports the app itself.
+APP_FACTORY_ENV = "IRISVUE_APP_FACTORY"
+DEFAULT_APP_FACTORY = "irisvue:create_app"
+_worker_app: Flask | None = None
+_worker_app_lock = threading.Lock()
 
 
-def _lazy_app() -> Flask:
-    global _lazy
-    if _lazy is None:
-        from dotenv import load_dotenv
+def worker_app() -> Flask:
+    """The worker process's app: built on first use, once per process.
 
-        from irisvue import create_app
+    `worker.py` and the plain `rq worker` CLI both come through here.
+    """
+    global _worker_app
+    with _worker_app_lock:
+        if _worker_app is None:
+            from dotenv import load_dotenv
 
-        load_dotenv()
-        _lazy = create_app()
-    return _lazy
+            load_dotenv()  # a local .env, if any; real environment variables win
+            module_name, _, attr = (
+                os.environ.get(APP_FACTORY_ENV) or DEFAULT_APP_FACTORY
+            ).partition(":")
+            factory = getattr(importlib.import_module(module_name), attr or "create_app")
+            _worker_app = factory()
+        return _worker_app
 
 
 @contextlib.contextmanager
-def _app_context() -> Iterator[None]:
+def app_context() -> Iterator[None]:
+    """The current app context, or the worker app's: for every RQ entry point."""
     if has_app_context():
         yield
         return
-    with _lazy_app().app_context():
+    with worker_app().app_context():
         yield
 
 
 def run_job(job_id: str) -> None:
     """RQ entry point of every outbox job; the id is the only argument."""
-    with _app_context():
+    with app_context():
         execute(uuid.UUID(job_id))
 
 
 def run_relay() -> int:
     """RQ entry point of the periodic outbox relay."""
-    from irisvue.jobs.outbox import relay
-
-    with _app_context():
+    with app_context():
         return relay()
 
 
-class JobAttemptError(Exception):
-    """What RQ sees when a handler fails: the error code, nothing else."""
-
-
-def error_code(exc: BaseException) -> str:
-    """What `Job.error` records: a stable code or the exception's class name.
-
-    Never the message: exception texts can quote addresses or tokens.
-    """
-    code = getattr(exc, "code", None) if isinstance(exc, JobError) else None
-    if isinstance(code, str) and _CODE.match(code):
-        return code
-    return type(exc).__name__
-
-
-def _retries_left() -> int:
-    rq_job = get_current_job()
-    if rq_job is None:  # inline: no retries
-        return 0
-    return rq_job.retries_left or 0
-
-
-def execute(job_id: uuid.UUID) -> None:
-    """Run one job's handler and record the outcome on its row.
-
-    Idempotent: a job that is finished or failed is not run again. A failure is
-    re-raised so RQ retries it; the row says `queued` while retries are left
-    and `failed` after the last one.
-    """
-    with structlog.contextvars.bound_contextvars(job_id=str(job_id)):
-        job = db.session.get(Job, job_id)
-        if job is None:
-            log.info("job_gone")  # rolled back, or erased with its user
-            return
-        if job.status in FINAL_STATUSES:
-            log.info("job_already_done", status=job.status)
-            return
-        job.status = "started"
-        job.attempts += 1
-        job.started_at = utcnow()
-        db.session.commit()
-        try:
-            handler = get_handler(job.kind)
-            result = handler.fn(job)
-        except PermanentJobError as exc:
-            _record_failure(job_id, exc, final=True)
-            return  # nothing to retry: RQ sees a completed call
-        except Exception as exc:  # noqa: BLE001 - recorded, then re-raised for RQ
-            code = _record_failure(job_id, exc, final=_retries_left() == 0)
-            # RQ stores and logs the traceback of what it catches; exception
-            # messages may quote personal data, so it gets the code alone.
-            raise JobAttemptError(code) from None
-        job.result = result
-        job.status = "finished"
-        job.progress = 100
-        job.error = None
-        job.finished_at = utcnow()
-        db.session.commit()
-        log.info("job_finished", kind=job.kind)
-
-
-def _record_failure(job_id: uuid.UUID, exc: BaseException, final: bool) -> str:
-    code = error_code(exc)
-    # Where it failed (files, lines, code) but not the message.
-    log.warning(
-        "job_failed",
-        error=code,
-        final=final,
-        traceback="".join(traceback.format_tb(exc.__traceback__)),
-    )
-    db.session.rollback()
-    job = db.session.get(Job, job_id)
-    if job is not None:
-        job.error = code
-        job.status = "failed" if final else "queued"
-        if final:
-            job.finished_at = utcnow()
-        db.session.commit()
-    return code
+__all__ = ["app_context", "execute", "run_job", "run_relay", "worker_app"]

@@ -11,15 +11,9 @@ from irisvue.extensions import db
 from irisvue.models import Job
 
 
-def get_user_job(item_id: uuid.UUID, identity: str) -> Job:
-    """The job if `identity` owns it; anything else is 404 (never 403: no probing)."""
-    try:
-        owner = uuid.UUID(str(identity))
-    except ValueError:
-        owner = None
-    job = None
-    if owner is not None:
-        job = db.session.scalar(select(Job).where(Job.id == item_id, Job.user_id == owner))
+def get_user_job(item_id: uuid.UUID, user_id: uuid.UUID) -> Job:
+    """The job if `user_id` owns it; anything else is 404 (never 403: no probing)."""
+    job = db.session.scalar(select(Job).where(Job.id == item_id, Job.user_id == user_id))
     if job is None:
         raise APIError(404, "not_found", "No such job.")
     return job

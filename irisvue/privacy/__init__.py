@@ -1,10 +1,27 @@
-from flask_smorest import Blueprint
+"""Privacy rights: data export, account erasure, request deadlines and retention."""
 
-blp = Blueprint(
-    "privacy",
-    __name__,
-    url_prefix="/api/v1/privacy",
-    description="Privacy rights: data export and account erasure.",
-)
+from __future__ import annotations
 
-from irisvue.privacy import erasure_routes, export_routes  # noqa: E402,F401
+from flask import Flask
+from flask_smorest import Api
+
+
+def init_app(app: Flask, api: Api) -> None:
+    """The privacy API, its jobs, `flask privacy`, and the daily retention sweep."""
+    from irisvue.jobs.registry import register_periodic
+    from irisvue.privacy import export_jobs, jobs  # noqa: F401 - register their handlers
+    from irisvue.privacy.cli import privacy_cli
+    from irisvue.privacy.retention import run_sweep
+    from irisvue.privacy.routes import blp
+
+    hour = int(app.config["RETENTION_SWEEP_HOUR"]) % 24
+    register_periodic(
+        app,
+        "irisvue.retention.sweep",
+        run_sweep,
+        cron=f"0 {hour} * * *",
+        job_timeout=3600,
+        result_ttl=7 * 24 * 3600,
+    )
+    app.cli.add_command(privacy_cli)
+    api.register_blueprint(blp)

@@ -39,13 +39,6 @@ REQUEST_KIND = "export"
 _SALT = "irisvue.privacy.export-download"
 
 
-def _user_id(identity: str | uuid.UUID) -> uuid.UUID:
-    try:
-        return identity if isinstance(identity, uuid.UUID) else uuid.UUID(str(identity))
-    except ValueError:
-        raise APIError(401, "token_invalid", "The token is invalid.") from None
-
-
 def archive_key(user_id: uuid.UUID, job_id: uuid.UUID) -> str:
     return f"users/{user_id}/exports/{job_id}.zip"
 
@@ -60,9 +53,8 @@ def _pending_job(user_id: uuid.UUID) -> Job | None:
     )
 
 
-def request_export(identity: str) -> Job:
+def request_export(user_id: uuid.UUID) -> Job:
     """The user's pending export job, or a new one (with its privacy request record)."""
-    user_id = _user_id(identity)
     # Row lock on the user: two concurrent requests serialise, the second sees the first job.
     user = db.session.scalars(
         select(User).where(User.id == user_id).with_for_update(key_share=True)

@@ -9,7 +9,6 @@ counts, never who.
 
 from __future__ import annotations
 
-import importlib
 from datetime import timedelta
 
 import structlog
@@ -19,8 +18,10 @@ from sqlalchemy import or_, select
 from irisvue.auth.services import purge_spent_credentials
 from irisvue.captures.destruction import destroy_biometrics
 from irisvue.extensions import db
+from irisvue.jobs.runner import app_context
 from irisvue.models import Capture, User, UserKey
 from irisvue.models.base import utcnow
+from irisvue.privacy.export_services import purge_expired_exports
 
 log = structlog.get_logger(__name__)
 
@@ -55,15 +56,6 @@ def purge_inactive_biometrics() -> dict[str, int]:
             totals["objects"] += destroyed["objects"]
 
 
-def purge_expired_exports() -> int:
-    """Expired export archives, deleted by the export feature (0 where it is absent)."""
-    try:
-        module = importlib.import_module("irisvue.privacy.export_services")
-    except ModuleNotFoundError:
-        return 0
-    return int(module.purge_expired_exports())
-
-
 def sweep() -> dict[str, int]:
     """Run every retention rule once; returns the counts (what it logs too)."""
     counts = purge_inactive_biometrics()
@@ -75,7 +67,5 @@ def sweep() -> dict[str, int]:
 
 def run_sweep() -> dict[str, int]:
     """RQ entry point of the daily cron job (no arguments: nothing to serialise)."""
-    from irisvue.jobs.runner import _app_context
-
-    with _app_context():
+    with app_context():
         return sweep()

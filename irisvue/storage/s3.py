@@ -27,7 +27,6 @@ from irisvue.storage.base import (
     ObjectNotFound,
     ObjectReader,
     PutResult,
-    StorageUnavailable,
     UploadSource,
     UploadStream,
     check_batch_size,
@@ -36,6 +35,7 @@ from irisvue.storage.base import (
     validate_prefix,
 )
 from irisvue.storage.s3_errors import translate
+from irisvue.storage.s3_reader import S3Reader
 from irisvue.storage.s3_upload import PartUpload
 
 log = structlog.get_logger(__name__)
@@ -54,33 +54,6 @@ def _pool(timeout: Timeout, retries: Retry | bool, maxsize: int) -> urllib3.Pool
 def _batched(items: Iterator[str], size: int) -> Iterator[list[str]]:
     while batch := list(islice(items, size)):
         yield batch
-
-
-class _S3Reader(ObjectReader):
-    def __init__(self, key: str, response: urllib3.BaseHTTPResponse) -> None:
-        length = response.headers.get("content-length")
-        super().__init__(key, int(length) if length else None, response.headers.get("content-type"))
-        self._response = response
-        self._eof = False
-
-    def _read(self, size: int) -> bytes:
-        try:
-            data = self._response.read(size)
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise StorageUnavailable(f"read interrupted: {type(exc).__name__}") from exc
-        if not data:
-            self._eof = True
-        return data
-
-    def close(self) -> None:
-        if not self.closed:
-            try:
-                if not (self._eof or getattr(self._response, "length_remaining", None) == 0):
-                    # Unread bytes make the connection unusable: drop it.
-                    self._response.close()
-                self._response.release_conn()
-            finally:
-                super().close()
 
 
 class S3Storage:
@@ -218,7 +191,7 @@ class S3Storage:
         self._ready()
         with self._errors("open"):
             response = self._client.get_object(self.bucket, key)
-        return _S3Reader(key, response)
+        return S3Reader(key, response)
 
     def stat(self, key: str) -> ObjectInfo | None:
         """Size, etag, content type and SSE of the object, or None if it does not exist."""

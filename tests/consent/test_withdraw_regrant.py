@@ -18,8 +18,7 @@ import pytest
 from sqlalchemy import select
 
 import tests.captures.conftest as captures_fixtures
-from irisvue.consent.jobs import destroy_biometrics_job
-from irisvue.consent.services import DESTROY_JOB
+from irisvue.captures.jobs import DESTROY_JOB, destroy_biometrics_job
 from irisvue.extensions import db
 from irisvue.jobs import outbox
 from irisvue.models import Capture, Job, UserKey

@@ -6,7 +6,7 @@ import pytest
 
 from irisvue.extensions import db
 from irisvue.jobs import outbox
-from irisvue.jobs.dispatch import get_queues
+from irisvue.jobs.queues import get_queues
 from irisvue.mail import MailDeliveryError, render_email, send_email
 from irisvue.models import Job
 from tests.services import free_port

@@ -1,4 +1,4 @@
-"""Background work of the consent feature (listed in jobs.registry.HANDLER_MODULES)."""
+"""Background work of the captures feature: destroying what a withdrawal covers."""
 
 from __future__ import annotations
 
@@ -6,17 +6,35 @@ import uuid
 from typing import Any
 
 import structlog
+from flask import Flask
 
-from irisvue.captures.destruction import destroy_biometrics, destroy_biometrics_until
-from irisvue.consent.services import BIOMETRIC, RECORD_ARG
+from irisvue.captures.destruction import (
+    destroy_biometrics,
+    destroy_biometrics_until,
+    shred_data_keys,
+)
+from irisvue.consent.services import BIOMETRIC
 from irisvue.extensions import db
+from irisvue.jobs import outbox
 from irisvue.jobs.registry import PermanentJobError, job_handler
 from irisvue.models import ConsentRecord, Job, User
 
 log = structlog.get_logger(__name__)
 
+DESTROY_JOB = "biometrics.destroy"
+RECORD_ARG = "consent_record_id"  # the withdrawal a destruction job carries out
 
-@job_handler("biometrics.destroy", queue="default")
+
+def on_biometric_consent_withdrawn(app: Flask, *, user_id: uuid.UUID, record: ConsentRecord) -> Job:
+    """Crypto-shred now (old objects are unreadable from the commit on) and queue
+    the job that deletes what this withdrawal covers, and only that: the user
+    may consent again and upload before it runs. Runs in the withdrawal's
+    transaction (consent.signals)."""
+    shred_data_keys(user_id)
+    return outbox.submit(DESTROY_JOB, user_id=user_id, args={RECORD_ARG: str(record.id)})
+
+
+@job_handler(DESTROY_JOB, queue="default")
 def destroy_biometrics_job(job: Job) -> dict[str, Any]:
     """A withdrawal (or refusal) of biometric_capture: destroy what it covers.
 

@@ -1,0 +1,154 @@
+"""The API's conventions, written once: every feature's routes build on these.
+
+* `ApiBlueprint`: flask-smorest's Blueprint with `authenticated()` (bearer check
+  that also documents the 401 and the security entry) and `problems()`
+  (problem+json answers documented with the codes they carry).
+* `current_user_id()` / `current_user`: the signed-in user, parsed once per
+  request from the verified token (flask-jwt-extended's callbacks, registered
+  by the auth feature, check revocation and load the account).
+* `streamed()`: a streamed download (decrypted capture or export archive).
+* `IrisVueApi`: the smorest `Api`, documenting errors as problem+json and
+  declaring the bearer scheme.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from flask import Response, g, stream_with_context
+from flask_jwt_extended import current_user as _jwt_current_user
+from flask_jwt_extended import get_jwt_identity, jwt_required
+from flask_smorest import Api, Blueprint
+
+from irisvue.errors import PROBLEM_MIMETYPE, APIError, ProblemJsonPlugin, ProblemSchema
+
+BEARER = [{"bearerAuth": []}]
+BEARER_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "bearerFormat": "JWT",
+    "description": "An access token (a refresh token only at POST /api/v1/auth/refresh).",
+}
+# What a 401 on a bearer-protected operation can carry.
+BEARER_CODES = (
+    "token_missing, token_invalid (malformed, tampered, wrong algorithm), token_expired, "
+    "token_wrong_type, token_revoked, account_disabled"
+)
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
+NO_STORE = {"Cache-Control": "no-store"}
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+class IrisVueApi(Api):
+    """flask-smorest's Api, documenting errors as problem+json documents."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def __init__(self, app: Any = None, **kwargs: Any) -> None:
+        spec_kwargs = kwargs.setdefault("spec_kwargs", {})
+        spec_kwargs.setdefault("extra_plugins", [ProblemJsonPlugin()])
+        super().__init__(app, **kwargs)
+        if app is not None:
+            self.spec.components.security_scheme("bearerAuth", BEARER_SCHEME)
+
+
+class ApiBlueprint(Blueprint):
+    """A smorest Blueprint with the API's auth and error conventions."""
+
+    def problems(self, errors: dict[int, str], *, codes: bool = True) -> Decorator:
+        """Document problem+json answers: `{status: "the codes it carries"}`.
+
+        With `codes=False` the text is the whole description.
+        """
+
+        def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+            for status, text in errors.items():
+                fn = self.alt_response(
+                    status,
+                    schema=ProblemSchema,
+                    content_type=PROBLEM_MIMETYPE,
+                    description=f"`code`: {text}" if codes else text,
+                    headers=RETRY_AFTER if status == 429 else None,
+                )(fn)
+            return fn
+
+        return decorate
+
+    def problem(self, status: int, description: str) -> Decorator:
+        """Document one problem+json answer with a free-form description."""
+        return self.problems({status: description}, codes=False)
+
+    def authenticated(self, *, refresh: bool = False, codes: str | None = None) -> Decorator:
+        """Require a bearer token (an access token, or a refresh token with
+        `refresh=True`), and document it: security entry and the 401."""
+        text = f"{codes}, {BEARER_CODES}" if codes else BEARER_CODES
+
+        def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+            fn = self.problems({401: text})(fn)
+            fn = self.doc(security=BEARER)(fn)
+            return jwt_required(refresh=refresh)(fn)
+
+        return decorate
+
+    def no_store(self) -> None:
+        """Every response of this blueprint carries personal data: never cache it."""
+
+        @self.after_request
+        def _no_store(response: Response) -> Response:
+            response.headers.setdefault("Cache-Control", "no-store")
+            return response
+
+
+def current_user_id() -> uuid.UUID:
+    """The signed-in user's id (from the verified token), parsed once per request."""
+    user_id = g.get("irisvue_user_id")
+    if user_id is None:
+        try:
+            user_id = uuid.UUID(str(get_jwt_identity()))
+        except ValueError:
+            raise APIError(401, "token_invalid", "The token is invalid.") from None
+        g.irisvue_user_id = user_id
+    return user_id
+
+
+# The signed-in account (a proxy), loaded once per request by the auth feature's
+# `user_lookup_loader`: views use it instead of re-reading the identity.
+current_user: Any = _jwt_current_user
+
+
+class Download(Protocol):
+    """What `streamed()` sends: plaintext chunks, a size, a name; closed after."""
+
+    size: int
+    filename: str
+
+    def __iter__(self) -> Iterable[bytes]: ...
+
+    def close(self) -> None: ...
+
+
+def streamed(
+    download: Download,
+    mimetype: str,
+    *,
+    disposition: str = "inline",
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """Stream a download with its exact length; closed even if never iterated."""
+    response = Response(
+        stream_with_context(iter(download)),
+        status=200,
+        mimetype=mimetype,
+        headers={
+            "Content-Length": str(download.size),
+            "Content-Disposition": f'{disposition}; filename="{download.filename}"',
+            "X-Content-Type-Options": "nosniff",
+            **(headers or {}),
+        },
+    )
+    # Also when the body is never iterated (client gone before the first byte).
+    response.call_on_close(download.close)
+    return response
