@@ -26,42 +26,28 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from common import (
-    RssSampler,
+from harness.client import API, expect, http_json
+from harness.procfs import RssSampler, children, cpu_seconds, memory_kib, reset_peak
+from harness.results import busy_warning, load_average, write_results
+from harness.stack import (
     app_env,
-    busy_warning,
-    check_redis,
-    cpu_seconds,
-    database_url,
-    expect,
+    command_failed,
     free_port,
     gunicorn,
-    http_json,
-    load_average,
-    lua_script,
-    measure,
-    median_run,
-    memory_kib,
-    prepare_database,
-    redis_url,
-    require_wrk,
-    reset_peak,
-    run_wrk,
+    prepare_services,
+    scratch,
     wait_ok,
     wait_workers,
-    worker_pids,
-    write_results,
 )
+from harness.users import register
+from harness.wrk import lua_script, measure, median_run, require_wrk, run_wrk
 
 PEER_ME_RPS = 331.0  # FastAPI full-stack template's /users/me, SPEC §7
 LOGIN_RSS_BUDGET_MIB = 300
@@ -103,26 +89,14 @@ def argon2_cpu_per_verify(samples: int) -> dict[str, Any]:
     }
 
 
-def register(base: str) -> tuple[str, str, str]:
-    """A fresh account via HTTP; returns (email, password, access token)."""
-    email = f"bench-{uuid.uuid4().hex[:12]}@example.com"
-    password = f"Bench-{uuid.uuid4().hex}"
-    body = expect(
-        *http_json("POST", base + "/api/v1/auth/register", {"email": email, "password": password}),
-        201,
-        "register",
-    )
-    return email, password, body["access_token"]
-
-
 def login_run(base: str, arbiter: int, args: argparse.Namespace, script: Path) -> dict[str, Any]:
-    workers = worker_pids(arbiter)
+    workers = children(arbiter)
     idle = {pid: memory_kib(pid) for pid in workers}
     hwm_reset = all(reset_peak(pid) for pid in workers)
     cpu_before, started = cpu_seconds(arbiter), time.monotonic()
     with RssSampler(workers) as sampler:
         row = run_wrk(
-            base + "/api/v1/auth/login",
+            f"{base}{API}/auth/login",
             args.login_duration,
             args.login_connections,
             args.wrk_threads,
@@ -132,7 +106,7 @@ def login_run(base: str, arbiter: int, args: argparse.Namespace, script: Path) -
     elapsed = time.monotonic() - started
     server_cpu = cpu_seconds(arbiter) - cpu_before
     hwm = {pid: memory_kib(pid, "VmHWM") for pid in workers}
-    after = worker_pids(arbiter)
+    after = children(arbiter)
     row.update(
         server_cpu_s_per_login=server_cpu / max(row["requests"], 1),
         server_cpu_utilisation=server_cpu / elapsed / usable_cores(),
@@ -165,61 +139,55 @@ def main(argv: list[str] | None = None) -> int:
     if not require_wrk():
         return 2
 
-    workdir = Path(tempfile.mkdtemp(prefix="irisvue-bench-auth-"))
-    env = app_env(workdir, args.workers)
     try:
-        prepare_database(database_url(), env)
-        check_redis(redis_url())
-        argon2_before = argon2_cpu_per_verify(args.argon2_samples)
-        with (
-            gunicorn("bench.hello_app:app", free_port(), env, workdir / "hello.log") as hello,
-            gunicorn("wsgi:app", free_port(), env, workdir / "irisvue.log") as irisvue,
-        ):
-            base, arbiter = irisvue
-            wait_ok(hello[0] + "/")
-            wait_workers(arbiter, args.workers, base + "/health")
-            email, password, token = register(base)
-            me_script = lua_script(
-                workdir / "me.lua", "GET", None, {"Authorization": f"Bearer {token}"}
-            )
-            login_script = lua_script(
-                workdir / "login.lua",
-                "POST",
-                json.dumps({"email": email, "password": password}),
-                {"Content-Type": "application/json"},
-            )
-            bearer = {"Authorization": f"Bearer {token}"}
-            expect(*http_json("GET", base + "/api/v1/auth/me", None, bearer), 200, "GET /me")
-            targets = {
-                "hello": (hello[0] + "/", hello[1], None),
-                "me": (base + "/api/v1/auth/me", arbiter, me_script),
-            }
-            for url, _, script in targets.values():
-                run_wrk(url, args.warmup, args.me_connections, args.wrk_threads, script=script)
-            runs: dict[str, list[dict]] = {name: [] for name in targets}
-            for _ in range(args.rounds):
-                for name, (url, pid, script) in targets.items():
-                    runs[name].append(
-                        measure(
-                            url,
-                            pid,
-                            args.me_duration,
-                            args.me_connections,
-                            args.wrk_threads,
-                            script=script,
+        with scratch("irisvue-bench-auth-") as workdir:
+            env = app_env(workdir, args.workers)
+            prepare_services(env)
+            argon2_before = argon2_cpu_per_verify(args.argon2_samples)
+            with (
+                gunicorn("bench.hello_app:app", free_port(), env, workdir / "hello.log") as hello,
+                gunicorn("wsgi:app", free_port(), env, workdir / "irisvue.log") as irisvue,
+            ):
+                base, arbiter = irisvue
+                wait_ok(hello[0] + "/")
+                wait_workers(arbiter, args.workers, base + "/health")
+                account = register(base)
+                bearer = {"Authorization": f"Bearer {account['access']}"}
+                me_script = lua_script(workdir / "me.lua", "GET", None, bearer)
+                login_script = lua_script(
+                    workdir / "login.lua",
+                    "POST",
+                    json.dumps({"email": account["email"], "password": account["password"]}),
+                    {"Content-Type": "application/json"},
+                )
+                expect(*http_json("GET", f"{base}{API}/auth/me", None, bearer), 200, "GET /me")
+                targets = {
+                    "hello": (hello[0] + "/", hello[1], None),
+                    "me": (f"{base}{API}/auth/me", arbiter, me_script),
+                }
+                for url, _, script in targets.values():
+                    run_wrk(url, args.warmup, args.me_connections, args.wrk_threads, script=script)
+                runs: dict[str, list[dict]] = {name: [] for name in targets}
+                for _ in range(args.rounds):
+                    for name, (url, pid, script) in targets.items():
+                        runs[name].append(
+                            measure(
+                                url,
+                                pid,
+                                args.me_duration,
+                                args.me_connections,
+                                args.wrk_threads,
+                                script=script,
+                            )
                         )
-                    )
-                    time.sleep(1)
-            me_results = {name: median_run(rows) for name, rows in runs.items()}
-            load_me = load_average()
-            login = login_run(base, arbiter, args, login_script)
-            load_login = load_average()
-        argon2_after = argon2_cpu_per_verify(args.argon2_samples)
+                        time.sleep(1)
+                me_results = {name: median_run(rows) for name, rows in runs.items()}
+                load_me = load_average()
+                login = login_run(base, arbiter, args, login_script)
+                load_login = load_average()
+            argon2_after = argon2_cpu_per_verify(args.argon2_samples)
     except subprocess.CalledProcessError as exc:
-        print(f"bench: {exc.cmd[0]} failed:\n{exc.stderr or exc.stdout}", file=sys.stderr)
-        return 1
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        return command_failed(exc)
     report(args, argon2_before, argon2_after, me_results, login, load_me, load_login)
     return 0
 

@@ -23,30 +23,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-from common import (
+from harness.results import busy_warning, load_average, write_results
+from harness.stack import (
     app_env,
-    busy_warning,
-    check_redis,
-    database_url,
+    command_failed,
     free_port,
     gunicorn,
-    load_average,
-    measure,
-    median_run,
-    prepare_database,
-    redis_url,
-    require_wrk,
-    run_wrk,
+    prepare_services,
+    scratch,
     wait_ok,
-    write_results,
 )
+from harness.wrk import measure, median_run, require_wrk, run_wrk
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,40 +57,35 @@ def main(argv: list[str] | None = None) -> int:
 
     if not require_wrk():
         return 2
-    database, redis = database_url(), redis_url()
-    workdir = Path(tempfile.mkdtemp(prefix="irisvue-bench-"))
-    env = app_env(workdir, args.workers)
     try:
-        prepare_database(database, env)
-        check_redis(redis)
-        with (
-            gunicorn("bench.hello_app:app", free_port(), env, workdir / "hello.log") as hello,
-            gunicorn("wsgi:app", free_port(), env, workdir / "irisvue.log") as irisvue,
-        ):
-            targets = {
-                "hello": (hello[0] + "/", hello[1]),
-                "health": (irisvue[0] + "/health", irisvue[1]),
-                "ready": (irisvue[0] + "/health/ready", irisvue[1]),
-            }
-            for url, _ in targets.values():
-                wait_ok(url)
-            for url, _ in targets.values():
-                run_wrk(url, args.warmup, args.connections, args.wrk_threads)
-            # Interleaved rounds: drift in the machine's load hits every target alike.
-            runs: dict[str, list[dict]] = {name: [] for name in targets}
-            for _ in range(args.rounds):
-                for name, (url, arbiter) in targets.items():
-                    runs[name].append(
-                        measure(url, arbiter, args.duration, args.connections, args.wrk_threads)
-                    )
-                    time.sleep(1)
-            results = {name: median_run(rows) for name, rows in runs.items()}
-        report(args, results, database, redis)
+        with scratch("irisvue-bench-") as workdir:
+            env = app_env(workdir, args.workers)
+            prepare_services(env)
+            with (
+                gunicorn("bench.hello_app:app", free_port(), env, workdir / "hello.log") as hello,
+                gunicorn("wsgi:app", free_port(), env, workdir / "irisvue.log") as irisvue,
+            ):
+                targets = {
+                    "hello": (hello[0] + "/", hello[1]),
+                    "health": (irisvue[0] + "/health", irisvue[1]),
+                    "ready": (irisvue[0] + "/health/ready", irisvue[1]),
+                }
+                for url, _ in targets.values():
+                    wait_ok(url)
+                for url, _ in targets.values():
+                    run_wrk(url, args.warmup, args.connections, args.wrk_threads)
+                # Interleaved rounds: drift in the machine's load hits every target alike.
+                runs: dict[str, list[dict]] = {name: [] for name in targets}
+                for _ in range(args.rounds):
+                    for name, (url, arbiter) in targets.items():
+                        runs[name].append(
+                            measure(url, arbiter, args.duration, args.connections, args.wrk_threads)
+                        )
+                        time.sleep(1)
+                results = {name: median_run(rows) for name, rows in runs.items()}
     except subprocess.CalledProcessError as exc:
-        print(f"bench: {exc.cmd[0]} failed:\n{exc.stderr or exc.stdout}", file=sys.stderr)
-        return 1
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        return command_failed(exc)
+    report(args, results, env["DATABASE_URL"], env["REDIS_URL"])
     return 0
 
 

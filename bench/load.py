@@ -35,43 +35,49 @@ stopped at the end.
 from __future__ import annotations
 
 import argparse
-import shutil
+import os
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-from common import (
+from harness import storm
+from harness.images import make_png
+from harness.loadgen import (
+    DEFAULT_MIX,
+    EXPECTED,
+    Stats,
+    VirtualUser,
+    parse_mix,
+    run_users,
+    solo_latencies,
+)
+from harness.procfs import TreeSampler, children, cpu_seconds, title
+from harness.results import busy_warning, load_average, write_results
+from harness.stack import (
     app_env,
-    check_redis,
-    database_url,
+    command_failed,
+    drain_jobs,
     free_port,
     gunicorn,
-    load_average,
+    log_errors,
     moto_server,
-    prepare_database,
-    redis_url,
-    stop_group,
+    prepare_services,
+    rq_worker,
+    s3_bucket,
+    s3_env,
+    scratch,
     wait_workers,
-    worker_pids,
 )
-from load_report import report
-from loadgen import DEFAULT_MIX, Stats, VirtualUser, parse_mix, run_users, solo_latencies
-from loadsetup import drain_jobs, log_errors, make_accounts, sql, start_worker
-from proctree import TreeSampler, children, cpu_seconds, title
-from storm import open_sessions, refresh_storm
-from upload import make_png
+from harness.users import make_accounts
 
-S3_ACCESS_KEY = "bench-access-key"
-S3_SECRET_KEY = "bench-secret-key-not-a-real-one"  # moto accepts any credentials
 S3_BUCKET = "irisvue-bench-load"
+RSS_BUDGET_MIB = 300  # SPEC §7: a worker's peak RSS (stated for logins; held to it here too)
 
 
 def load_phase(base: str, arbiter: int, worker: int, users: list, args: Any) -> dict[str, Any]:
     mix = parse_mix(args.mix)
-    workers_before = worker_pids(arbiter)
+    workers_before = children(arbiter)
     # The RQ worker's long-lived children (its cron process, RQ's scheduler); any
     # later child is a work horse (one fork per job).
     helpers = {pid: title(pid) for pid in children(worker)}
@@ -79,19 +85,19 @@ def load_phase(base: str, arbiter: int, worker: int, users: list, args: Any) -> 
     client0 = time.process_time()
     with TreeSampler([arbiter, worker]) as tree:
         elapsed = run_users(users, args.duration, mix)
-    client_cpu = time.process_time() - client0 - tree.cpu_seconds
+    client_cpu = time.process_time() - client0 - tree.sampler_cpu_seconds
     cpu = {
         "server": cpu_seconds(arbiter) - cpu0["server"],
         "rq_worker": cpu_seconds(worker) - cpu0["rq_worker"],
         "client": client_cpu,
-        "memory_sampler": tree.cpu_seconds,
+        "memory_sampler": tree.sampler_cpu_seconds,
     }
     stats = Stats()
     for user in users:
         stats.merge(user.stats)
     summary = stats.summary(elapsed)
     horses = [pid for pid in tree.descendants(worker) if pid not in helpers]
-    workers_after = worker_pids(arbiter)
+    workers_after = children(arbiter)
     return {
         **summary,
         "seconds": elapsed,
@@ -142,32 +148,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     extra = dict(item.split("=", 1) for item in args.set)
 
-    from minio import Minio
-
-    workdir = Path(tempfile.mkdtemp(prefix="irisvue-bench-load-"))
     result: dict[str, Any] = {"settings": vars(args), "load_average_start": load_average()}
-    worker_proc = None
     try:
-        check_redis(redis_url())
-        with moto_server(workdir) as endpoint:
-            s3 = {
-                "S3_ENDPOINT": endpoint,
-                "S3_ACCESS_KEY": S3_ACCESS_KEY,
-                "S3_SECRET_KEY": S3_SECRET_KEY,
-                "S3_BUCKET_NAME": S3_BUCKET,
-                "S3_SSE": "s3",
-            }
-            env = app_env(workdir, args.workers, **s3, **extra)
-            prepare_database(database_url(), env, release=True)
-            client = Minio(endpoint, S3_ACCESS_KEY, S3_SECRET_KEY, secure=False)
-            if not client.bucket_exists(S3_BUCKET):
-                client.make_bucket(S3_BUCKET)
+        with scratch("irisvue-bench-load-") as workdir, moto_server(workdir) as endpoint:
+            env = app_env(workdir, args.workers, **s3_env(endpoint, S3_BUCKET), **extra)
+            prepare_services(env, release=True)
+            s3_bucket(endpoint, S3_BUCKET)
             png = make_png(args.png_kb * 1024)
-            worker_proc = start_worker(env, workdir / "worker.log")
-            with gunicorn("wsgi:app", free_port(), env, workdir / "irisvue.log") as (base, pid):
+            with (
+                rq_worker(env, workdir / "worker.log") as worker_proc,
+                gunicorn("wsgi:app", free_port(), env, workdir / "irisvue.log") as (base, pid),
+            ):
                 wait_workers(pid, args.workers, base + "/health")
                 setup_started = time.monotonic()
-                accounts, versions = make_accounts(base, args.concurrency + 1, args.setup_threads)
+                accounts, versions = make_accounts(
+                    base, args.concurrency + 1, args.setup_threads, prefix="bench-load"
+                )
                 result["setup_seconds"] = time.monotonic() - setup_started
                 solo = VirtualUser(base, accounts.pop(), versions, png)
                 solo_started = time.time()
@@ -186,35 +182,120 @@ def main(argv: list[str] | None = None) -> int:
                     for status, n in user.survivors().items():
                         survivors[status] = survivors.get(status, 0) + n
                 result["after_withdrawal_captures"] = survivors
-                storm_started = time.time()
-                pairs = open_sessions(base, accounts, args.storm_sessions, args.setup_threads)
-                result["storm"] = refresh_storm(
+                result["storm"] = storm.run_storm(
                     base,
-                    pairs,
+                    accounts,
+                    args.storm_sessions,
+                    args.setup_threads,
                     args.storm_duplicates,
                     args.storm_rounds,
                     args.storm_spread,
-                    seed=7,
                 )
-                result["storm"]["db_refresh_reused"] = sql(
-                    "SELECT count(*) FROM sessions WHERE revoked_reason = 'refresh_reused' "
-                    "AND revoked_at >= to_timestamp(:since)",
-                    since=storm_started,
-                )[0][0]
-                result["storm"]["workers_after"] = worker_pids(pid)
-            stop_group(worker_proc)
+                result["storm"]["workers_after"] = children(pid)
             result["log_errors"] = {
                 "gunicorn": log_errors(workdir / "irisvue.log"),
                 "rq_worker": log_errors(workdir / "worker.log"),
             }
     except subprocess.CalledProcessError as exc:
-        print(f"bench: {exc.cmd[0]} failed:\n{exc.stderr or exc.stdout}", file=sys.stderr)
-        return 1
-    finally:
-        if worker_proc is not None and worker_proc.poll() is None:
-            stop_group(worker_proc)
-        shutil.rmtree(workdir, ignore_errors=True)
+        return command_failed(exc)
     return report(args, result)
+
+
+def verdicts(result: dict[str, Any]) -> dict[str, bool]:
+    load = result["load"]
+    worker_peaks = [v for k, v in load["peak_rss_mib"].items() if k.startswith("worker ")]
+    return {
+        "no 5xx under load": load["status_5xx"] == 0 and not load["socket_errors"],
+        "no 429 under load": load["status_429"] == 0,
+        "no unexpected status under load": load["unexpected"] == 0,
+        "no refresh refused under load": load["false_revocations"] == 0,
+        f"gunicorn worker peak RSS <= {RSS_BUDGET_MIB} MiB": max(worker_peaks, default=0)
+        <= RSS_BUDGET_MIB,
+        "no gunicorn worker replaced": not load["worker_replaced"]
+        and result["storm"]["workers_after"] == load["workers_after"],
+        "every queued job finished": result["jobs"]["pending"] == 0
+        and all(set(s) <= {"finished"} for s in result["jobs"]["by_kind"].values()),
+        **storm.checks(result["storm"]),
+    }
+
+
+def report(args: argparse.Namespace, result: dict[str, Any]) -> int:
+    load = result["load"]
+    solo = result["solo_p50_ms"]
+    settings = f", app settings {args.set}" if args.set else ""
+    print(
+        f"mixed load: {args.concurrency} virtual users (one account and keep-alive connection "
+        f"each), {load['seconds']:.0f} s, gunicorn.conf.py with {args.workers} workers + "
+        f"worker.py, moto S3, rate limits off{settings}; {os.cpu_count()} CPUs; load average "
+        f"{result['load_average_start']} at start, {load['load_average_after']} after"
+    )
+    print(
+        f"total {load['requests']} requests = {load['requests_per_s']:.1f} req/s; "
+        f"statuses {load['statuses']}; socket errors {load['socket_errors'] or 0}"
+    )
+    print(
+        f"{'endpoint':<14} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+        f"{'alone p50':>9} {'x alone':>7}  statuses"
+    )
+    for name, row in load["endpoints"].items():
+        alone = solo.get(name, 0.0)
+        ratio = row["p50_ms"] / alone if alone else 0.0
+        print(
+            f"{name:<14} {row['requests_per_s']:>7.1f} {row['p50_ms']:>8.1f} "
+            f"{row['p99_ms']:>8.1f} {row['max_ms']:>8.0f} {alone:>9.1f} {ratio:>7.1f}  "
+            f"{row['statuses']}"
+        )
+    solo_unexpected = {
+        name: counts
+        for name, counts in result["solo_statuses"].items()
+        if set(counts) != {str(EXPECTED[name])} and set(counts) != {EXPECTED[name]}
+    }
+    if solo_unexpected:
+        print(f"unexpected statuses when sent alone: {solo_unexpected}")
+    share = load["cpu_share_of_one_core"]
+    print(
+        f"CPU (share of one core): gunicorn {share['server']:.2f}, RQ worker "
+        f"{share['rq_worker']:.2f}, this client {share['client']:.2f} (+ memory sampler "
+        f"{share['memory_sampler']:.2f}) "
+        f"({load['client_cpu_ms_per_request']:.2f} ms/request; server "
+        f"{load['server_cpu_ms_per_request']:.2f} ms/request)"
+    )
+    peaks = ", ".join(f"{k} {v:.0f}" for k, v in load["peak_rss_mib"].items())
+    print(
+        f"peak RSS MiB (VmHWM reset at start + 100 ms VmRSS samples): {peaks}; "
+        f"{load['horses_seen']} work horses seen; worker replaced: {load['worker_replaced']}"
+    )
+    print(f"RQ worker children at start: {load['rq_children']}")
+    jobs = result["jobs"]
+    print(
+        f"jobs queued by the load: {jobs['by_kind']}, pending after "
+        f"{jobs['drain_seconds']:.0f} s drain: {jobs['pending']}"
+        + (f"; failed: {jobs['failed_samples']}" if jobs["failed_samples"] else "")
+    )
+    survivors = result["after_withdrawal_captures"]
+    print(
+        "captures uploaded after a user's latest withdrawal and re-grant (both answered), "
+        f"GET .../content once the jobs finished: {survivors or 'none'}"
+        + (
+            " (404: destroyed by the job of the earlier withdrawal, which ran after the "
+            "re-grant and the upload)"
+            if survivors.get("404")
+            else ""
+        )
+    )
+    if load["samples"]:
+        print(f"unexpected answers (first {len(load['samples'])}): {load['samples'][:5]}")
+    for line in storm.describe(result["storm"]):
+        print(line)
+    for name, lines in result["log_errors"].items():
+        for line in lines:
+            print(f"{name} log: {line}")
+    checks = verdicts(result)
+    print("checks: " + "; ".join(f"{k}: {'ok' if v else 'FAILED'}" for k, v in checks.items()))
+    busy_warning()
+    path = write_results("load", {**result, "verdicts": checks})
+    print(f"results: {path}")
+    return 0 if all(checks.values()) else 1
 
 
 if __name__ == "__main__":

@@ -29,40 +29,31 @@ stopped at the end.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import io
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from common import (
-    MIB,
-    ROOT,
+from harness import MIB
+from harness.client import expect
+from harness.images import make_png, multipart
+from harness.procfs import TreeSampler
+from harness.results import busy_warning, load_average, write_results
+from harness.stack import (
     app_env,
-    busy_warning,
-    check_redis,
-    database_url,
-    expect,
-    load_average,
-    memory_kib,
+    command_failed,
     moto_server,
-    prepare_database,
-    redis_url,
-    stop_group,
-    write_results,
+    prepare_services,
+    rq_worker,
+    s3_env,
+    scratch,
 )
-from upload import make_png
 
-S3_ACCESS_KEY = "bench-access-key"
-S3_SECRET_KEY = "bench-secret-key-not-a-real-one"  # moto accepts any credentials
 S3_BUCKET = "irisvue-bench-privacy"
 ERASURE_BUDGET_S = 30.0
 FLAT_BUDGET = 1.25  # peak RSS with many captures / with few
@@ -70,75 +61,6 @@ SAMPLE_INTERVAL = 0.05
 SMALL_OBJECT = b"x" * 1024
 SETUP_THREADS = 8
 WORKER_TIMEOUT_S = 1800
-
-
-# --- processes -------------------------------------------------------------------
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[1]) == pid:
-                found.append(int(stat.parent.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    return found
-
-
-class TreeSampler:
-    """VmRSS of a process and its children every 50 ms; also their latest VmHWM."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.rss_kib: dict[int, int] = {}
-        self.hwm_kib: dict[int, int] = {}
-        self.first_kib: dict[int, int] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for pid in [self.pid, *_children(self.pid)]:
-                rss, hwm = memory_kib(pid), memory_kib(pid, "VmHWM")
-                self.first_kib.setdefault(pid, rss)
-                self.rss_kib[pid] = max(self.rss_kib.get(pid, 0), rss)
-                self.hwm_kib[pid] = max(self.hwm_kib.get(pid, 0), hwm)
-            self._stop.wait(SAMPLE_INTERVAL)
-
-    def peak_mib(self, pid: int) -> float:
-        return max(self.rss_kib.get(pid, 0), self.hwm_kib.get(pid, 0)) / 1024
-
-    def horses(self) -> list[int]:
-        return [pid for pid in self.rss_kib if pid != self.pid]
-
-    def __enter__(self) -> TreeSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-@contextlib.contextmanager
-def burst_worker(env: dict[str, str], log: Path) -> Any:
-    """`worker.py --burst` in its own session; yields the Popen, kills the group after."""
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "worker.py"), "--burst"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            stop_group(proc)
 
 
 # --- setup -----------------------------------------------------------------------
@@ -182,22 +104,11 @@ def create_captures(app: Any, user_id: uuid.UUID, png: bytes, count: int) -> flo
     from irisvue.captures.services import create_capture
     from irisvue.captures.upload import UploadRequest
 
-    boundary = uuid.uuid4().hex
-    body = (
-        (
-            f"--{boundary}\r\n"
-            'Content-Disposition: form-data; name="file"; filename="iris.png"\r\n'
-            "Content-Type: image/png\r\n\r\n"
-        ).encode()
-        + png
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
+    body, content_type = multipart(png)
 
     def one(_: int) -> None:
         with app.app_context():
-            request = UploadRequest(
-                f"multipart/form-data; boundary={boundary}", len(body), lambda: io.BytesIO(body)
-            )
+            request = UploadRequest(content_type, len(body), lambda: io.BytesIO(body))
             create_capture(str(user_id), request)
 
     started = time.perf_counter()
@@ -261,7 +172,7 @@ def erasure(app: Any, env: dict[str, str], workdir: Path, objects: int, png: byt
     )
     receipt = expect(response.status_code, response.get_json(), 202, "erasure")["receipt_id"]
     status: dict = {}
-    with burst_worker(env, workdir / "worker-erasure.log") as proc:
+    with rq_worker(env, workdir / "worker-erasure.log", burst=True) as proc:
         deadline = time.monotonic() + WORKER_TIMEOUT_S
         while time.monotonic() < deadline:
             response = client.get(f"/api/v1/privacy/erasure/{receipt}")
@@ -316,7 +227,10 @@ def export(app: Any, env: dict[str, str], workdir: Path, captures: int, png: byt
     response = client.post("/api/v1/privacy/export", headers={"Authorization": f"Bearer {token}"})
     job_id = uuid.UUID(expect(response.status_code, response.get_json(), 202, "export")["id"])
     started = time.perf_counter()
-    with burst_worker(env, workdir / "worker-export.log") as proc, TreeSampler(proc.pid) as tree:
+    with (
+        rq_worker(env, workdir / "worker-export.log", burst=True) as proc,
+        TreeSampler([proc.pid], SAMPLE_INTERVAL, reset_peaks=False) as tree,
+    ):
         proc.wait(WORKER_TIMEOUT_S)
     wall_s = time.perf_counter() - started
     db.session.expire_all()
@@ -326,7 +240,7 @@ def export(app: Any, env: dict[str, str], workdir: Path, captures: int, png: byt
         raise SystemExit(f"bench: export job did not finish: {error} (see worker-export.log)")
     result = dict(job.result or {})
     job_s = job_seconds(job_id) or wall_s
-    horses = tree.horses()
+    horses = tree.descendants(proc.pid)
     row = {
         "captures": captures,
         "capture_bytes": len(png),
@@ -336,7 +250,7 @@ def export(app: Any, env: dict[str, str], workdir: Path, captures: int, png: byt
         "worker_wall_seconds": wall_s,
         "job_seconds": job_s,
         "mb_per_s": (result.get("size") or 0) / 1e6 / job_s,
-        "worker_peak_rss_mib": tree.peak_mib(tree.pid),
+        "worker_peak_rss_mib": tree.peak_mib(proc.pid),
         "horse_peak_rss_mib": max((tree.peak_mib(pid) for pid in horses), default=0.0),
         "horse_growth_mib": max(
             (tree.peak_mib(pid) - tree.first_kib.get(pid, 0) / 1024 for pid in horses), default=0.0
@@ -356,23 +270,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--capture-mb", type=float, default=5.0)
     args = parser.parse_args(argv)
 
-    workdir = Path(tempfile.mkdtemp(prefix="irisvue-bench-privacy-"))
     exports: list[dict] = []
     try:
-        check_redis(redis_url())
-        with moto_server(workdir) as endpoint:
+        with scratch("irisvue-bench-privacy-") as workdir, moto_server(workdir) as endpoint:
             upload_mb = max(20, int(args.capture_mb * 1e6 / MIB) + 4)
-            env = app_env(
-                workdir,
-                1,
-                S3_ENDPOINT=endpoint,
-                S3_ACCESS_KEY=S3_ACCESS_KEY,
-                S3_SECRET_KEY=S3_SECRET_KEY,
-                S3_BUCKET_NAME=S3_BUCKET,
-                S3_SSE="s3",
-                MAX_UPLOAD_MB=str(upload_mb),
-            )
-            prepare_database(database_url(), env, release=True)
+            env = app_env(workdir, 1, **s3_env(endpoint, S3_BUCKET), MAX_UPLOAD_MB=str(upload_mb))
+            prepare_services(env, release=True)
             os.environ.update(env)
             from irisvue import create_app
 
@@ -384,10 +287,7 @@ def main(argv: list[str] | None = None) -> int:
                 for count in (args.captures, args.small_captures):
                     exports.append(export(app, env, workdir, count, png))
     except subprocess.CalledProcessError as exc:
-        print(f"bench: {exc.cmd[0]} failed:\n{exc.stderr or exc.stdout}", file=sys.stderr)
-        return 1
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        return command_failed(exc)
     report(args, erased, exports)
     return 0
 

@@ -13,25 +13,16 @@ README.md. Exit status 1 when a script has no result at all.
 from __future__ import annotations
 
 import argparse
-import json
-import re
 import sys
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from common import RESULTS_DIR, ROOT
-from loadgen import DEFAULT_MIX
+from harness import ROOT
+from harness.loadgen import DEFAULT_MIX
+from harness.results import RESULTS_DIR, latest, rewrite_readme, when
 
 X = "\u00d7"  # the multiplication sign of the README's ratios
 NAMES = ("health", "auth", "upload", "privacy", "load")
-BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 Row = tuple[str, str, str, str]  # benchmark, figure, budget, verdict
-
-
-def latest(name: str, results: Path) -> dict[str, Any] | None:
-    paths = sorted(results.glob(f"{name}-*.json"))
-    return json.loads(paths[-1].read_text()) if paths else None
 
 
 def verdict(ok: bool, close: bool = False) -> str:
@@ -241,10 +232,6 @@ RENDERERS = {
 }
 
 
-def _when(stamp: str) -> str:
-    return datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").strftime("%Y-%m-%d %H:%M UTC")
-
-
 def render(results: Path, since: str | None) -> tuple[str, list[str]]:
     rows: list[Row] = []
     sources, missing = [], []
@@ -255,7 +242,7 @@ def render(results: Path, since: str | None) -> tuple[str, list[str]]:
             continue
         stale = " — **stale**: from before this run" if since and result["when"] < since else ""
         sources.append(
-            f"`{name}` {_when(result['when'])}, load average {result['load_average']}{stale}"
+            f"`{name}` {when(result['when'])}, load average {result['load_average']}{stale}"
         )
         try:
             rows += RENDERERS[name](result)
@@ -275,14 +262,6 @@ def render(results: Path, since: str | None) -> tuple[str, list[str]]:
     if missing:
         lines.append("No result yet: " + ", ".join(f"`bench/{n}.py`" for n in missing) + ".")
     return "\n".join(lines), missing
-
-
-def rewrite_readme(readme: Path, block: str) -> None:
-    text = readme.read_text()
-    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.DOTALL)
-    if not pattern.search(text):
-        raise SystemExit(f"bench: no {BEGIN} ... {END} block in {readme}")
-    readme.write_text(pattern.sub(lambda _: f"{BEGIN}\n{block}\n{END}", text, count=1))
 
 
 def main(argv: list[str] | None = None) -> int:

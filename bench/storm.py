@@ -1,173 +1,92 @@
-"""The refresh storm of bench/load.py: many sessions refreshing at once, some twice.
+"""Benchmark: the refresh storm alone (the last phase of bench/load.py), one run.
 
-Every client holds one session's newest pair. In each round all clients send
-POST /api/v1/auth/refresh at the same instant (a barrier, connections opened
-beforehand); for a `--storm-duplicates` share of the sessions a second client
-holds the same refresh token and sends it too, after a random delay inside
-the grace window (SPEC §3: the loser gets the winner's pair, the session
-lives). A legitimate client is never refused: any 401 is a false revocation.
-Afterwards every client refreshes its newest token once more, one after
-another, and reads /me with the new access token: all must be 200.
+    .venv/bin/python bench/storm.py [--sessions 200] [--duplicates 0.25] [--rounds 3]
+
+Starts gunicorn with the project's gunicorn.conf.py (2 workers; PostgreSQL and
+Redis as the other bench scripts, scratch DB migrated with `flask release`,
+storage in a temporary instance folder, rate limits off) and no RQ worker.
+Registers --accounts accounts over HTTP (verified in SQL, biometric consent
+granted), then opens --sessions fresh sessions over them (logins, setup), a
+--duplicates share of them held by two clients. In each of --rounds rounds
+every client sends POST /api/v1/auth/refresh at the same instant; a twin sends
+the same refresh token after a random delay of up to --spread s, inside the
+grace window (SPEC §3: the loser gets the winner's pair, the session lives).
+Afterwards every client refreshes its newest token once more and reads /me.
+Must be: no false revocation, no diverging pair, no 5xx (exit status 1
+otherwise).
+
+A quicker check of the refresh grace logic than bench/load.py; bench/run does
+not call it (load.py's storm is the figure in the table). Results also go to
+bench/results/storm-<time>.json. Everything it starts is stopped at the end.
 """
 
 from __future__ import annotations
 
-import http.client
-import json
-import random
-import threading
-import time
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+import argparse
+import subprocess
+import sys
 from typing import Any
 
-from loadgen import API, Connection, percentile
+from harness import storm
+from harness.procfs import children
+from harness.results import busy_warning, load_average, write_results
+from harness.stack import (
+    app_env,
+    command_failed,
+    free_port,
+    gunicorn,
+    prepare_services,
+    scratch,
+    wait_workers,
+)
+from harness.users import make_accounts
 
 
-class Client:
-    def __init__(self, session: int, access: str, refresh: str, delay: float) -> None:
-        self.session, self.access, self.refresh, self.delay = session, access, refresh, delay
-        self.result: tuple[Any, bytes, float] = ("not sent", b"", 0.0)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=32, help="sessions are spread over them")
+    parser.add_argument("--sessions", type=int, default=200)
+    parser.add_argument("--duplicates", type=float, default=0.25, help="share held by two")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--spread", type=float, default=2.0, help="max twin delay, s")
+    parser.add_argument("--setup-threads", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
 
-
-def _refresh(conn: Connection, token: str) -> tuple[Any, bytes, float]:
-    headers = {"Authorization": f"Bearer {token}", "User-Agent": "irisvue-bench-storm"}
+    result: dict[str, Any] = {"settings": vars(args), "load_average_start": load_average()}
     try:
-        return conn.request("POST", API + "/auth/refresh", None, headers)
-    except (OSError, http.client.HTTPException) as exc:
-        return type(exc).__name__, b"", 0.0
-
-
-def _fire(base: str, clients: list[Client]) -> float:
-    barrier = threading.Barrier(len(clients) + 1)
-
-    def one(client: Client) -> None:
-        conn = Connection(base)
-        try:
-            conn.connect()
-        finally:
-            barrier.wait()
-        if client.delay:
-            time.sleep(client.delay)
-        client.result = _refresh(conn, client.refresh)
-        conn.close()
-
-    threads = [threading.Thread(target=one, args=(c,), daemon=True) for c in clients]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    started = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    return time.perf_counter() - started
-
-
-def storm_round(base: str, clients: list[Client]) -> dict[str, Any]:
-    """All clients at once; updates each client's pair from its answer."""
-    seconds = _fire(base, clients)
-    statuses: Counter = Counter()
-    false_revocations, divergent, samples = 0, 0, []
-    by_session: dict[int, list[Client]] = {}
-    for client in clients:
-        status, raw, _ = client.result
-        statuses[str(status)] += 1
-        by_session.setdefault(client.session, []).append(client)
-        if status == 200:
-            pair = json.loads(raw)
-            client.access, client.refresh = pair["access_token"], pair["refresh_token"]
-        else:
-            false_revocations += status == 401
-            if len(samples) < 10:
-                samples.append({"status": status, "body": raw[:300].decode(errors="replace")})
-    for group in by_session.values():
-        # Twins must end up holding the same pair, or the next refresh of one kills both.
-        divergent += len({c.refresh for c in group if c.result[0] == 200}) > 1
-    latencies = sorted(c.result[2] for c in clients if isinstance(c.result[0], int))
-    return {
-        "requests": len(clients),
-        "seconds": seconds,
-        "requests_per_s": len(clients) / seconds,
-        "p50_ms": percentile(latencies, 0.5) * 1000,
-        "p99_ms": percentile(latencies, 0.99) * 1000,
-        "max_ms": (latencies[-1] if latencies else 0.0) * 1000,
-        "statuses": dict(statuses),
-        "status_5xx": sum(n for s, n in statuses.items() if s.isdigit() and int(s) >= 500),
-        "false_revocations": false_revocations,
-        "divergent_pairs": divergent,
-        "samples": samples,
+        with scratch("irisvue-bench-storm-") as workdir:
+            env = app_env(workdir, args.workers)
+            prepare_services(env, release=True)
+            with gunicorn("wsgi:app", free_port(), env, workdir / "irisvue.log") as (base, pid):
+                workers = wait_workers(pid, args.workers, base + "/health")
+                accounts, _ = make_accounts(
+                    base, args.accounts, args.setup_threads, prefix="bench-storm"
+                )
+                result["storm"] = storm.run_storm(
+                    base,
+                    accounts,
+                    args.sessions,
+                    args.setup_threads,
+                    args.duplicates,
+                    args.rounds,
+                    args.spread,
+                )
+                result["workers_before"], result["workers_after"] = workers, children(pid)
+    except subprocess.CalledProcessError as exc:
+        return command_failed(exc)
+    for line in storm.describe(result["storm"]):
+        print(line)
+    checks = {
+        **storm.checks(result["storm"]),
+        "no gunicorn worker replaced": result["workers_after"] == result["workers_before"],
     }
+    print("checks: " + "; ".join(f"{k}: {'ok' if v else 'FAILED'}" for k, v in checks.items()))
+    busy_warning()
+    path = write_results("storm", {**result, "verdicts": checks})
+    print(f"results: {path}")
+    return 0 if all(checks.values()) else 1
 
 
-def verify(base: str, clients: list[Client]) -> dict[str, Any]:
-    """Each client, one after another: refresh its newest token, then GET /me with the result."""
-    conn = Connection(base)
-    refused: Counter = Counter()
-    samples = []
-    for client in clients:
-        status, raw, _ = _refresh(conn, client.refresh)
-        if status == 200:
-            access = json.loads(raw)["access_token"]
-            headers = {"Authorization": f"Bearer {access}"}
-            try:
-                status, raw, _ = conn.request("GET", API + "/auth/me", None, headers)
-            except (OSError, http.client.HTTPException) as exc:
-                status, raw = type(exc).__name__, b""
-        if status != 200:
-            refused[str(status)] += 1
-            if len(samples) < 10:
-                samples.append({"status": status, "body": raw[:300].decode(errors="replace")})
-    conn.close()
-    return {"clients": len(clients), "refused": dict(refused), "samples": samples}
-
-
-def open_sessions(base: str, accounts: list[dict], count: int, threads: int) -> list[dict]:
-    """`count` fresh sessions (POST /login, round-robin over the accounts): setup only."""
-
-    def one(index: int) -> dict:
-        account = accounts[index % len(accounts)]
-        conn = Connection(base)
-        body = json.dumps({"email": account["email"], "password": account["password"]}).encode()
-        try:
-            status, raw, _ = conn.request(
-                "POST", API + "/auth/login", body, {"Content-Type": "application/json"}
-            )
-        finally:
-            conn.close()
-        if status != 200:
-            raise SystemExit(f"bench: storm setup login answered {status}: {raw[:300]!r}")
-        return json.loads(raw)
-
-    with ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(one, range(count)))
-
-
-def refresh_storm(
-    base: str, pairs: list[dict], duplicates: float, rounds: int, spread: float, seed: int
-) -> dict[str, Any]:
-    rng = random.Random(seed)
-    twins = set(rng.sample(range(len(pairs)), round(duplicates * len(pairs))))
-    clients = []
-    for index, pair in enumerate(pairs):
-        clients.append(Client(index, pair["access_token"], pair["refresh_token"], 0.0))
-        if index in twins:
-            # Same token, sent at once or a little later, always well inside the grace window.
-            delay = rng.choice([0.0, rng.uniform(0.0, spread)])
-            clients.append(Client(index, pair["access_token"], pair["refresh_token"], delay))
-    results = []
-    for _ in range(rounds):
-        results.append(storm_round(base, clients))
-        time.sleep(0.5)
-    checked = verify(base, clients)
-    return {
-        "sessions": len(pairs),
-        "twin_sessions": len(twins),
-        "clients": len(clients),
-        "rounds": results,
-        "verify": checked,
-        "false_revocations": sum(r["false_revocations"] for r in results)
-        + checked["refused"].get("401", 0),
-        "verify_refused": sum(checked["refused"].values()),
-        "divergent_pairs": sum(r["divergent_pairs"] for r in results),
-        "status_5xx": sum(r["status_5xx"] for r in results)
-        + sum(n for s, n in checked["refused"].items() if s.isdigit() and int(s) >= 500),
-    }
+if __name__ == "__main__":
+    sys.exit(main())

@@ -27,78 +27,50 @@ from __future__ import annotations
 import argparse
 import http.client
 import io
-import os
-import shutil
+import json
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from common import (
-    MIB,
-    RssSampler,
+from harness import MIB
+from harness.client import API, expect, http_json
+from harness.images import form_frame, make_png
+from harness.procfs import RssSampler, cpu_seconds, memory_kib, reset_peak
+from harness.results import busy_warning, load_average, write_results
+from harness.stack import (
     app_env,
-    busy_warning,
-    check_redis,
-    cpu_seconds,
-    database_url,
-    expect,
+    command_failed,
     free_port,
     gunicorn,
-    http_json,
-    load_average,
-    memory_kib,
     moto_server,
-    prepare_database,
-    redis_url,
-    reset_peak,
+    prepare_services,
+    s3_bucket,
+    s3_env,
+    scratch,
     wait_workers,
-    write_results,
 )
+from harness.users import make_accounts
 
-S3_ACCESS_KEY = "bench-access-key"
-S3_SECRET_KEY = "bench-secret-key-not-a-real-one"  # moto accepts any credentials
 S3_BUCKET = "irisvue-bench"
-PNG_WIDTH = 2048
 SEND_CHUNK = 256 * 1024
 MEMORY_BUDGET_MB = 16
 
 
-def make_png(target_bytes: int) -> bytes:
-    """A valid RGB PNG of random pixels, stored (compress_level=0), about `target_bytes`."""
-    from PIL import Image
-
-    height = max(1, target_bytes // (PNG_WIDTH * 3 + 1))
-    image = Image.frombytes("RGB", (PNG_WIDTH, height), os.urandom(PNG_WIDTH * height * 3))
-    out = io.BytesIO()
-    image.save(out, format="PNG", compress_level=0)
-    return out.getvalue()
-
-
 def upload(base: str, token: str, data: bytes) -> tuple[float, dict[str, Any]]:
     """POST one multipart upload, streamed from memory; returns (seconds, response body)."""
-    import json
-
-    boundary = uuid.uuid4().hex
-    head = (
-        f"--{boundary}\r\n"
-        'Content-Disposition: form-data; name="file"; filename="iris.png"\r\n'
-        "Content-Type: image/png\r\n\r\n"
-    ).encode()
-    tail = f"\r\n--{boundary}--\r\n".encode()
+    head, tail, content_type = form_frame()
     url = urlsplit(base)
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=300)
     started = time.perf_counter()
     try:
-        conn.putrequest("POST", "/api/v1/captures/")
+        conn.putrequest("POST", f"{API}/captures/")
         conn.putheader("Authorization", f"Bearer {token}")
-        conn.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
+        conn.putheader("Content-Type", content_type)
         conn.putheader("Content-Length", str(len(head) + len(data) + len(tail)))
         conn.endheaders()
         conn.send(head)
@@ -118,50 +90,8 @@ def upload(base: str, token: str, data: bytes) -> tuple[float, dict[str, Any]]:
 
 def delete_capture(base: str, token: str, capture_id: str) -> None:
     headers = {"Authorization": f"Bearer {token}"}
-    status, body = http_json("DELETE", f"{base}/api/v1/captures/{capture_id}", None, headers)
+    status, body = http_json("DELETE", f"{base}{API}/captures/{capture_id}", None, headers)
     expect(status, body, 204, "DELETE capture")
-
-
-def prepare_user(base: str) -> str:
-    """Registered (HTTP), verified (SQL), biometric consent granted (HTTP); returns a token."""
-    import sqlalchemy as sa
-
-    email = f"bench-{uuid.uuid4().hex[:12]}@example.com"
-    registered = expect(
-        *http_json(
-            "POST",
-            base + "/api/v1/auth/register",
-            {"email": email, "password": f"Bench-{uuid.uuid4().hex}"},
-        ),
-        201,
-        "register",
-    )
-    engine = sa.create_engine(database_url(), poolclass=sa.pool.NullPool)
-    with engine.begin() as conn:
-        conn.execute(
-            sa.text("UPDATE users SET is_verified = true WHERE email = :email"), {"email": email}
-        )
-    engine.dispose()
-    token = registered["access_token"]
-    documents = expect(
-        *http_json(
-            "GET",
-            base + "/api/v1/consents/documents?type=biometric_capture&jurisdiction=generic",
-        ),
-        200,
-        "consent documents",
-    )
-    if not documents["items"]:
-        raise SystemExit("bench: no biometric_capture consent text (did `flask release` run?)")
-    consent = {
-        "consent_type": "biometric_capture",
-        "jurisdiction": "generic",
-        "granted": True,
-        "document_version": documents["items"][0]["version"],
-    }
-    headers = {"Authorization": f"Bearer {token}"}
-    expect(*http_json("POST", base + "/api/v1/consents/", consent, headers), 201, "consent")
-    return token
 
 
 def raw_put(client: Any, data: bytes, sse: Any) -> float:
@@ -261,32 +191,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = [float(size) for size in args.sizes_mb.split(",") if size.strip()]
 
-    from minio import Minio
     from minio.sse import SseS3
 
-    workdir = Path(tempfile.mkdtemp(prefix="irisvue-bench-upload-"))
     sse = SseS3() if args.sse == "s3" else None
     loads: dict[str, str] = {}
     memory: list[dict] = []
     try:
-        check_redis(redis_url())
-        with moto_server(workdir) as endpoint:
-            s3 = {
-                "S3_ENDPOINT": endpoint,
-                "S3_ACCESS_KEY": S3_ACCESS_KEY,
-                "S3_SECRET_KEY": S3_SECRET_KEY,
-                "S3_BUCKET_NAME": S3_BUCKET,
-                "S3_SSE": args.sse,
-            }
-            env = app_env(workdir, 1, **s3)
-            prepare_database(database_url(), env, release=True)
-            client = Minio(endpoint, S3_ACCESS_KEY, S3_SECRET_KEY, secure=False)
-            if not client.bucket_exists(S3_BUCKET):
-                client.make_bucket(S3_BUCKET)
+        with scratch("irisvue-bench-upload-") as workdir, moto_server(workdir) as endpoint:
+            env = app_env(workdir, 1, **s3_env(endpoint, S3_BUCKET, args.sse))
+            prepare_services(env, release=True)
+            client = s3_bucket(endpoint, S3_BUCKET)
             data = make_png(int(args.size_mb * 1e6))
             with gunicorn("wsgi:app", free_port(), env, workdir / "irisvue.log") as (base, pid):
                 wait_workers(pid, 1, base + "/health")
-                token = prepare_user(base)
+                token = make_accounts(base, 1, 1)[0][0]["access"]
                 loads["throughput"] = load_average()
                 result = throughput(base, pid, token, client, sse, data, args.repeats)
                 loads["throughput_after"] = load_average()
@@ -302,10 +220,7 @@ def main(argv: list[str] | None = None) -> int:
                     memory.append({**row, "max_upload_mb": limit, "load_average": load})
                 del data
     except subprocess.CalledProcessError as exc:
-        print(f"bench: {exc.cmd[0]} failed:\n{exc.stderr or exc.stdout}", file=sys.stderr)
-        return 1
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        return command_failed(exc)
     report(args, result, memory, loads)
     return 0
 

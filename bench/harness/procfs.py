@@ -4,11 +4,11 @@ its cron process and work horses), read from /proc."""
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-
-from common import memory_kib, reset_peak
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -29,8 +29,8 @@ def parents() -> dict[int, int]:
 
 
 def children(pid: int, table: dict[int, int] | None = None) -> list[int]:
-    """Live child processes of `pid`: /proc/<pid>/task/*/children (cheap) when the
-    kernel has it, else a pass over /proc."""
+    """Live child processes of `pid` (a gunicorn arbiter's are its workers), sorted:
+    /proc/<pid>/task/*/children (cheap) when the kernel has it, else a pass over /proc."""
     if table is None:
         try:
             found: set[int] = set()
@@ -52,7 +52,11 @@ def title(pid: int) -> str:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU of `pid`, its reaped children and its live children."""
+    """User + system CPU of `pid`, its reaped children and its live children.
+
+    For a gunicorn arbiter: itself and its workers, including a replaced worker's
+    time; for an RQ worker: itself, its cron process and every work horse it forked.
+    """
     total = 0
     for index, one in enumerate([pid, *children(pid)]):
         try:
@@ -65,20 +69,70 @@ def cpu_seconds(pid: int) -> float:
     return total / TICK
 
 
+def memory_kib(pid: int, field: str = "VmRSS") -> int:
+    """A /proc/<pid>/status memory field in KiB (VmRSS now, VmHWM peak), 0 if gone."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    match = re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE)
+    return int(match.group(1)) if match else 0
+
+
+def reset_peak(pid: int) -> bool:
+    """Resets the kernel's VmHWM of `pid` to its current RSS (Linux >= 4.0)."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+class RssSampler:
+    """Samples VmRSS of some processes in a thread; `peak_kib[pid]` is the highest seen.
+
+    Sampling can miss a short spike, so callers also read VmHWM (after `reset_peak`).
+    """
+
+    def __init__(self, pids: Sequence[int], interval: float = 0.02) -> None:
+        self.pids = list(pids)
+        self.interval = interval
+        self.peak_kib = dict.fromkeys(self.pids, 0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for pid in self.pids:
+                self.peak_kib[pid] = max(self.peak_kib[pid], memory_kib(pid))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 class TreeSampler:
     """Every `interval` s, VmRSS and VmHWM of some roots and their children; keeps the peaks.
 
-    VmHWM of the roots and of the children present at the start is reset first,
-    so it covers exactly the sampled period; a child that lives less than one
-    interval (a work horse running a tiny job) can be missed.
+    With `reset_peaks`, VmHWM of the roots and of the children present at the start
+    is reset first, so it covers exactly the sampled period; a child that lives less
+    than one interval (a work horse running a tiny job) can be missed. `first_kib`
+    holds each process's VmRSS at its first sample.
     """
 
-    def __init__(self, roots: list[int], interval: float = 0.1) -> None:
+    def __init__(self, roots: list[int], interval: float = 0.1, reset_peaks: bool = True) -> None:
         self.roots = roots
         self.interval = interval
+        self.reset_peaks = reset_peaks
         self.parent: dict[int, int] = {}
         self.peak_kib: dict[int, int] = {}
-        self.cpu_seconds = 0.0  # this sampler's own CPU, to subtract from the client's
+        self.first_kib: dict[int, int] = {}
+        self.sampler_cpu_seconds = 0.0  # this sampler's own CPU, to subtract from the client's
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -86,19 +140,22 @@ class TreeSampler:
         for root in self.roots:
             for pid in [root, *children(root)]:
                 self.parent.setdefault(pid, root)
-                peak = max(memory_kib(pid), memory_kib(pid, "VmHWM"))
+                rss = memory_kib(pid)
+                self.first_kib.setdefault(pid, rss)
+                peak = max(rss, memory_kib(pid, "VmHWM"))
                 self.peak_kib[pid] = max(self.peak_kib.get(pid, 0), peak)
 
     def _run(self) -> None:
         started = time.thread_time()
         while not self._stop.wait(self.interval):
             self._sample()
-        self.cpu_seconds = time.thread_time() - started
+        self.sampler_cpu_seconds = time.thread_time() - started
 
     def __enter__(self) -> TreeSampler:
-        for root in self.roots:
-            for pid in [root, *children(root)]:
-                reset_peak(pid)
+        if self.reset_peaks:
+            for root in self.roots:
+                for pid in [root, *children(root)]:
+                    reset_peak(pid)
         self._sample()
         self._thread.start()
         return self

@@ -14,13 +14,13 @@ import random
 import statistics
 import threading
 import time
-import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
-API = "/api/v1"
+from .client import API, Connection
+from .images import multipart
+
 # Expected status of each endpoint; anything else is counted as an error.
 EXPECTED = {
     "login": 200,
@@ -43,44 +43,6 @@ def parse_mix(text: str) -> dict[str, float]:
             raise SystemExit(f"bench: unknown operation {name!r} in --mix")
         mix[name.strip()] = float(weight)
     return mix
-
-
-class Connection:
-    """One keep-alive HTTP/1.1 connection; reconnects after the server closes it."""
-
-    def __init__(self, base: str, timeout: float = 120.0) -> None:
-        url = urlsplit(base)
-        self.host, self.port, self.timeout = url.hostname or "127.0.0.1", url.port, timeout
-        self.conn: http.client.HTTPConnection | None = None
-
-    def connect(self) -> None:
-        if self.conn is None:
-            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-            self.conn.connect()
-
-    def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-
-    def request(
-        self, method: str, path: str, body: bytes | None = None, headers: dict | None = None
-    ) -> tuple[int, bytes, float]:
-        """(status, body, seconds); raises OSError / HTTPException on a broken connection."""
-        self.connect()
-        assert self.conn is not None
-        started = time.perf_counter()
-        try:
-            self.conn.request(method, path, body=body, headers=headers or {})
-            response = self.conn.getresponse()
-            raw = response.read()
-        except (OSError, http.client.HTTPException):
-            self.close()
-            raise
-        elapsed = time.perf_counter() - started
-        if response.will_close:
-            self.close()
-        return response.status, raw, elapsed
 
 
 @dataclass
@@ -137,20 +99,6 @@ def percentile(sorted_values: list[float], q: float) -> float:
     if not sorted_values:
         return 0.0
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
-
-
-def multipart(data: bytes) -> tuple[bytes, str]:
-    boundary = uuid.uuid4().hex
-    body = (
-        (
-            f"--{boundary}\r\n"
-            'Content-Disposition: form-data; name="file"; filename="iris.png"\r\n'
-            "Content-Type: image/png\r\n\r\n"
-        ).encode()
-        + data
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
-    return body, f"multipart/form-data; boundary={boundary}"
 
 
 class VirtualUser:
