@@ -1,62 +1,46 @@
-"""Fixtures: real PostgreSQL, Redis and S3 for the run; a fresh app per test."""
+"""Fixtures for every test: the stack, a fresh app per test, users, a live server.
+
+Helpers live in tests/support/ (see tests/README.md); this file only wires them.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import secrets
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import text
 
 from irisvue import create_app
 from irisvue.extensions import db
-from tests.services import TestServices, provision, teardown
+from tests.support import servers, users
+from tests.support.stack import (
+    STACK_VARIABLES,
+    Stack,
+    provision,
+    reset_state,
+    stack_environment,
+    teardown,
+)
 
 
 @pytest.fixture(scope="session")
-def services() -> Iterator[TestServices]:
-    svc, cluster = provision()
+def stack() -> Iterator[Stack]:
+    """The run's PostgreSQL, Redis, S3 and SMTP (started here unless TEST_* URLs are set)."""
+    started, cluster = provision()
     try:
-        yield svc
+        yield started
     finally:
-        teardown(svc, cluster)
-
-
-def stack_environment(services: TestServices, instance_path: Path) -> dict[str, str]:
-    """The environment of the full stack, as production would set it."""
-    return {
-        "IRISVUE_ENV": "development",
-        "IRISVUE_INSTANCE_PATH": str(instance_path),
-        "DATABASE_URL": services.database_url,
-        "REDIS_URL": services.redis_url,
-        "S3_ENDPOINT": services.s3_endpoint,
-        "S3_ACCESS_KEY": services.s3_access_key,
-        "S3_SECRET_KEY": services.s3_secret_key,
-        "S3_BUCKET_NAME": services.s3_bucket,
-        "S3_SSE": "s3",
-        "S3_REGION": "us-east-1",
-        "SECRET_KEY": secrets.token_urlsafe(48),
-        "JWT_SECRET_KEY": secrets.token_urlsafe(48),
-        "MASTER_KEYS": f"test1:{secrets.token_urlsafe(32)}",
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(services.mailbox.port),
-        "MAIL_FROM": "IrisVue <no-reply@irisvue.test>",
-        "LOG_LEVEL": "WARNING",
-    }
+        teardown(started, cluster)
 
 
 @pytest.fixture(scope="session")
-def stack_env(
-    services: TestServices, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, str]]:
+def stack_env(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """Points os.environ at the test stack for the session and migrates the database."""
-    env = stack_environment(services, tmp_path_factory.mktemp("instance"))
+    env = stack_environment(stack, tmp_path_factory.mktemp("instance"))
     saved = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
     try:
@@ -75,22 +59,6 @@ def stack_env(
                 os.environ[name] = value
 
 
-def reset_state(app: Flask) -> None:
-    """Per-test isolation by truncation: tests may commit, workers may write."""
-    with app.app_context():
-        db.session.remove()
-        tables = [t.name for t in db.metadata.sorted_tables]
-        if tables:
-            quoted = ", ".join(f'"{name}"' for name in tables)
-            with db.engine.begin() as conn:
-                conn.execute(text(f"TRUNCATE TABLE {quoted} RESTART IDENTITY CASCADE"))
-        db.engine.dispose()
-        redis = app.extensions.get("irisvue.redis")
-        if redis is not None:
-            with contextlib.suppress(Exception):
-                redis.flushdb()
-
-
 @pytest.fixture
 def app(stack_env: dict[str, str]) -> Iterator[Flask]:
     application = create_app()
@@ -100,11 +68,16 @@ def app(stack_env: dict[str, str]) -> Iterator[Flask]:
 
 
 @pytest.fixture
-def mailbox(services: TestServices):
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def mailbox(stack: Stack):
     """Messages delivered to the run's real SMTP listener during this test."""
-    services.mailbox.clear()
-    yield services.mailbox
-    services.mailbox.clear()
+    stack.mailbox.clear()
+    yield stack.mailbox
+    stack.mailbox.clear()
 
 
 @pytest.fixture
@@ -119,43 +92,17 @@ def run_jobs(app: Flask):
 
 
 @pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+def raw_s3(stack: Stack):
+    """A plain MinIO client, independent of ours, to see what really reached the bucket."""
+    from minio import Minio
 
-
-@pytest.fixture
-def make_user(app: Flask):
-    """Creates a user row directly (the auth blueprint tests registration itself)."""
-    from irisvue.models import User
-
-    def _make(email: str | None = None, *, is_verified: bool = True) -> User:
-        with app.app_context():
-            user = User(
-                email=email or f"user-{uuid.uuid4().hex[:8]}@example.com",
-                is_verified=is_verified,
-            )
-            db.session.add(user)
-            db.session.commit()
-            db.session.refresh(user)
-            db.session.expunge(user)
-            return user
-
-    return _make
-
-
-@pytest.fixture
-def auth_headers(app: Flask):
-    """Bearer headers for a user: a real session (tokens carry its id) and its access token."""
-    from irisvue.auth.sessions import open_session
-    from irisvue.models import User
-
-    def _headers(user) -> dict[str, str]:
-        with app.test_request_context(headers={"User-Agent": "pytest"}):
-            _, pair = open_session(db.session.get(User, user.id))
-            db.session.commit()
-        return {"Authorization": f"Bearer {pair.access_token}"}
-
-    return _headers
+    return Minio(
+        stack.s3_endpoint,
+        stack.s3_access_key,
+        stack.s3_secret_key,
+        secure=False,
+        region="us-east-1",
+    )
 
 
 @pytest.fixture
@@ -171,6 +118,43 @@ def consent_documents(app: Flask) -> list:
         return documents
 
 
+# Users ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def signed_in(app: Flask, client: FlaskClient, consent_documents: list):
+    """The authenticated-user factory: `user, headers = signed_in()`.
+
+    Verified with a live biometric consent unless told otherwise
+    (`verified=False`, `consent=False`); `password=` registers through the API.
+    """
+
+    def _make(**options) -> users.SignedIn:
+        return users.sign_in(app, client, **options)
+
+    return _make
+
+
+@pytest.fixture
+def make_user(app: Flask):
+    """Creates a user row directly (the auth blueprint tests registration itself)."""
+
+    def _make(email: str | None = None, *, is_verified: bool = True):
+        return users.create_user(app, email, is_verified=is_verified)
+
+    return _make
+
+
+@pytest.fixture
+def auth_headers(app: Flask):
+    """Bearer headers for a user: a real session (tokens carry its id) and its access token."""
+
+    def _headers(user) -> dict[str, str]:
+        return users.session_headers(app, user)
+
+    return _headers
+
+
 @pytest.fixture
 def register():
     """Registers an account through the API; returns the 201 body (user + token pair).
@@ -178,35 +162,55 @@ def register():
     Each call comes from its own loopback address, so a test may register many
     accounts without meeting the per-IP registration limit.
     """
-    import itertools
-
-    addresses = itertools.count(2)
-
-    def _register(client: FlaskClient, email: str | None = None, password: str | None = None):
-        n = next(addresses)
-        response = client.post(
-            "/api/v1/auth/register",
-            json={
-                "email": email or f"user-{uuid.uuid4().hex[:8]}@example.com",
-                "password": password or "violet-lantern-harbour-42",
-            },
-            environ_overrides={"REMOTE_ADDR": f"127.0.{n // 250}.{n % 250 + 1}"},
-        )
-        assert response.status_code == 201, response.get_json()
-        return response.get_json()
-
-    return _register
+    return users.register
 
 
 @pytest.fixture
-def raw_s3(services: TestServices):
-    """A plain MinIO client, independent of ours, to see what really reached the bucket."""
-    from minio import Minio
+def cheap_argon2(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2 made cheap through its own settings, unless the test asks for
+    `argon2_default_profile`. Autouse in tests/auth and tests/faults."""
+    if "argon2_default_profile" in request.fixturenames:
+        return
+    for name, value in users.CHEAP_ARGON2.items():
+        monkeypatch.setenv(name, value)
 
-    return Minio(
-        services.s3_endpoint,
-        services.s3_access_key,
-        services.s3_secret_key,
-        secure=False,
-        region="us-east-1",
-    )
+
+@pytest.fixture
+def argon2_default_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requesting this keeps argon2-cffi's RFC 9106 default profile for the test."""
+    for name in users.CHEAP_ARGON2:
+        monkeypatch.delenv(name, raising=False)
+
+
+# Servers -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def live_server(stack_env: dict[str, str], tmp_path: Path):
+    """Starts gunicorn as production runs it: `server = live_server(**settings)`.
+
+    Settings are environment variables for the server (e.g. WEB_CONCURRENCY="1");
+    `ready` is the path polled until it answers 200. `server.base` is its URL,
+    `server.output()` its log; whatever still runs at teardown is killed.
+    """
+    with contextlib.ExitStack() as running:
+        started = 0
+
+        def _start(*, ready: str = "/health", **settings: str) -> servers.LiveServer:
+            nonlocal started
+            started += 1
+            log = tmp_path / ("gunicorn.log" if started == 1 else f"gunicorn-{started}.log")
+            return running.enter_context(servers.gunicorn(log, ready=ready, **settings))
+
+        yield _start
+
+
+@pytest.fixture
+def embedded_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """An environment naming no part of the stack: the embedded development setup."""
+    instance = tmp_path / "instance"
+    for name in STACK_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("IRISVUE_INSTANCE_PATH", str(instance))
+    monkeypatch.setenv("PYTHON_DOTENV_DISABLED", "1")  # a developer's .env stays out
+    return dict(os.environ)

@@ -53,19 +53,19 @@ def clean_env(instance: Path, **settings: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def production_env(services, tmp_path) -> dict[str, str]:
-    """A complete production configuration pointing at the run's real services."""
+def production_env(stack, tmp_path) -> dict[str, str]:
+    """A complete production configuration pointing at the run's real stack."""
     return {
         "IRISVUE_ENV": "production",
         "SECRET_KEY": secrets.token_urlsafe(48),
         "JWT_SECRET_KEY": secrets.token_urlsafe(48),
         "MASTER_KEYS": f"prod1:{secrets.token_urlsafe(32)}",
-        "DATABASE_URL": services.database_url,
-        "REDIS_URL": services.redis_url,
-        "S3_ENDPOINT": services.s3_endpoint,
-        "S3_ACCESS_KEY": services.s3_access_key,
-        "S3_SECRET_KEY": services.s3_secret_key,
-        "S3_BUCKET_NAME": services.s3_bucket,
+        "DATABASE_URL": stack.database_url,
+        "REDIS_URL": stack.redis_url,
+        "S3_ENDPOINT": stack.s3_endpoint,
+        "S3_ACCESS_KEY": stack.s3_access_key,
+        "S3_SECRET_KEY": stack.s3_secret_key,
+        "S3_BUCKET_NAME": stack.s3_bucket,
         "S3_REGION": "us-east-1",
         "CORS_ORIGINS": "https://app.irisvue.test",
     }

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -13,9 +12,8 @@ from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
-from werkzeug.serving import make_server
 
-from tests.services import free_port
+from tests.support.servers import serve_in_thread
 
 CHROMIUM = next(
     (found for name in ("chromium", "chromium-browser") if (found := shutil.which(name))), None
@@ -101,18 +99,10 @@ def test_asset_route_serves_swagger_ui_and_nothing_else(client):
 
 
 @pytest.fixture
-def live_server(app: Flask) -> Iterator[int]:
-    """The app on a real HTTP server on 127.0.0.1 (a thread of this process)."""
-    port = free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+def threaded_server(app: Flask) -> Iterator[int]:
+    """The app on a real HTTP server on 127.0.0.1 (a thread of this process); its port."""
+    with serve_in_thread(app) as port:
         yield port
-    finally:
-        server.shutdown()
-        thread.join(10)
-        server.server_close()
 
 
 def _netlog(netlog: Path) -> tuple[list[str], list[str]]:
@@ -133,7 +123,7 @@ def _netlog(netlog: Path) -> tuple[list[str], list[str]]:
 
 @pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary on this machine")
-def test_swagger_ui_renders_offline_in_headless_chromium(app, live_server, tmp_path):
+def test_swagger_ui_renders_offline_in_headless_chromium(app, threaded_server, tmp_path):
     netlog = tmp_path / "netlog.json"
     argv = [
         CHROMIUM,
@@ -152,7 +142,7 @@ def test_swagger_ui_renders_offline_in_headless_chromium(app, live_server, tmp_p
         f"--log-net-log={netlog}",
         "--virtual-time-budget=10000",
         "--dump-dom",
-        f"http://{DOCS_HOST}:{live_server}/api/docs",
+        f"http://{DOCS_HOST}:{threaded_server}/api/docs",
     ]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -164,13 +154,13 @@ def test_swagger_ui_renders_offline_in_headless_chromium(app, live_server, tmp_p
     assert "/health/ready" in done.stdout
 
     page_urls, addresses = _netlog(netlog)
-    origin = f"http://{DOCS_HOST}:{live_server}"
+    origin = f"http://{DOCS_HOST}:{threaded_server}"
     assert f"{origin}/api/openapi.json" in page_urls
     assert f"{origin}/api/docs/assets/swagger-ui-bundle.js" in page_urls
     # No CDN, no validator badge: the page asked only its own server.
     assert [u for u in page_urls if not u.startswith(f"{origin}/")] == []
     # And no connection at all went anywhere but the test server.
-    assert addresses and set(addresses) == {f"127.0.0.1:{live_server}"}
+    assert addresses and set(addresses) == {f"127.0.0.1:{threaded_server}"}
 
 
 def test_every_documented_error_is_problem_json(client):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -16,34 +15,6 @@ from irisvue.extensions import db
 
 REPO = Path(__file__).resolve().parent.parent
 FLASK = Path(sys.executable).parent / "flask"  # the flask of the interpreter running the tests
-# Everything that would switch a part away from the embedded stack.
-STACK_VARIABLES = (
-    "IRISVUE_ENV",
-    "DATABASE_URL",
-    "REDIS_URL",
-    "S3_ENDPOINT",
-    "S3_ACCESS_KEY",
-    "S3_SECRET_KEY",
-    "S3_BUCKET_NAME",
-    "S3_SSE",
-    "S3_REGION",
-    "SECRET_KEY",
-    "JWT_SECRET_KEY",
-    "MASTER_KEYS",
-    "SMTP_HOST",
-    "SMTP_PORT",
-    "CORS_ORIGINS",
-)
-
-
-@pytest.fixture
-def embedded_env(tmp_path, monkeypatch) -> dict[str, str]:
-    instance = tmp_path / "instance"
-    for name in STACK_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("IRISVUE_INSTANCE_PATH", str(instance))
-    monkeypatch.setenv("PYTHON_DOTENV_DISABLED", "1")  # a developer's .env stays out
-    return dict(os.environ)
 
 
 @pytest.mark.slow

@@ -16,8 +16,8 @@ from irisvue.extensions import db
 
 
 @pytest.fixture
-def empty_postgres(services, stack_env) -> Iterator[str]:
-    url = sa.make_url(services.database_url)
+def empty_postgres(stack, stack_env) -> Iterator[str]:
+    url = sa.make_url(stack.database_url)
     name = f"irisvue_migrations_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(
         url.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool

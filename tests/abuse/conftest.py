@@ -1,241 +1,31 @@
-"""Abuse tests: hostile input against every operation of the OpenAPI document.
+"""Abuse fixtures: a signed-in actor, and one app shared by a module that changes nothing.
 
-The operations are read from the document the app serves, at collection time
-(an embedded app in a temporary directory builds it; no service is touched),
-so a new endpoint is attacked without anyone editing these tests.
+The operations under attack come from tests/support/openapi.py.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import os
-import tempfile
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-PROBLEM = "application/problem+json"
-PASSWORD = "violet-lantern-harbour-42"
-# What a stack trace or a server-side exception would put into a body.
-LEAKS = ("Traceback", 'File "', "psycopg2", "sqlalchemy", "Exception", "/site-packages/")
-# Variables that would point the collection-time app at real services.
-_SERVICE_VARS = ("DATABASE_URL", "REDIS_URL", "S3_ENDPOINT", "IRISVUE_ENV")
-
-
-def _served_spec() -> dict[str, Any]:
-    from irisvue import create_app
-
-    saved = dict(os.environ)
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level  # create_app reconfigures logging
-    with tempfile.TemporaryDirectory(prefix="irisvue-abuse-spec-") as instance:
-        try:
-            for name in _SERVICE_VARS:
-                os.environ.pop(name, None)
-            os.environ["IRISVUE_INSTANCE_PATH"] = instance
-            app = create_app()
-            spec = app.test_client().get("/api/openapi.json").get_json()
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-            root.handlers[:] = handlers
-            root.setLevel(level)
-    return spec
-
-
-SPEC = _served_spec()
-
-
-@dataclass(frozen=True)
-class Operation:
-    method: str
-    path: str  # OpenAPI template: /api/v1/captures/{item_id}
-    spec: dict[str, Any]
-
-    @property
-    def id(self) -> str:
-        return f"{self.method} {self.path}"
-
-    @property
-    def parameters(self) -> list[dict[str, Any]]:
-        return list(self.spec.get("parameters", []))
-
-    def params_in(self, where: str) -> list[dict[str, Any]]:
-        return [p for p in self.parameters if p["in"] == where]
-
-    @property
-    def json_schema(self) -> dict[str, Any] | None:
-        content = self.spec.get("requestBody", {}).get("content", {})
-        schema = content.get("application/json", {}).get("schema")
-        return resolve(schema) if schema else None
-
-    @property
-    def takes_body(self) -> bool:
-        return self.method in {"POST", "PUT", "PATCH", "DELETE"}
-
-    @property
-    def documented(self) -> set[str]:
-        return set(self.spec["responses"])
-
-
-def resolve(schema: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in schema:
-        schema = SPEC["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
-    return schema
-
-
-def operations() -> list[Operation]:
-    found = []
-    for path, item in SPEC["paths"].items():
-        shared = item.get("parameters", [])
-        for method, spec in item.items():
-            if method == "parameters":
-                continue
-            spec = {**spec, "parameters": [*shared, *spec.get("parameters", [])]}
-            found.append(Operation(method.upper(), path, spec))
-    return found
-
-
-OPERATIONS = operations()
-
-
-def ops(predicate=lambda op: True) -> list[Any]:
-    return [pytest.param(op, id=op.id) for op in OPERATIONS if predicate(op)]
-
-
-def example(name: str, prop: dict[str, Any]) -> Any:
-    """A value a well-behaved client would send for this property."""
-    prop = resolve(prop)
-    if "enum" in prop:
-        return prop["enum"][0]
-    kind = prop.get("type")
-    if kind == "integer":
-        return max(1, prop.get("minimum", 1))
-    if kind == "number":
-        return 1.0
-    if kind == "boolean":
-        return True
-    if kind == "array":
-        return []
-    if kind == "object":
-        return {}
-    if prop.get("format") == "uuid":
-        return str(uuid.uuid4())
-    if "password" in name:
-        return PASSWORD if name != "new_password" else "indigo-falcon-meadow-77"
-    if "email" in name:
-        return f"abuse-{uuid.uuid4().hex[:10]}@example.com"
-    if name == "locale":
-        return "en"
-    return "x" * max(1, prop.get("minLength", 1))
-
-
-def baseline(schema: dict[str, Any]) -> dict[str, Any]:
-    """A body with every property set to a plausible value (required or not)."""
-    return {name: example(name, prop) for name, prop in schema.get("properties", {}).items()}
-
-
-def string_fields(schema: dict[str, Any] | None) -> list[str]:
-    if not schema:
-        return []
-    return [
-        name
-        for name, prop in schema.get("properties", {}).items()
-        if resolve(prop).get("type") == "string"
-    ]
-
-
-def url_for(op: Operation, **values: str) -> str:
-    path = op.path
-    for param in op.params_in("path"):
-        name = param["name"]
-        value = values.get(name)
-        if value is None:
-            value = example(name, param.get("schema", {}))
-        path = path.replace("{" + name + "}", value)
-    return path
-
-
-def assert_clean(op: Operation, response, *, allow: set[int] | None = None) -> int:
-    """No 5xx, no trace; an error is problem+json, a success one the operation documents."""
-    status = response.status_code
-    text = response.get_data(as_text=True) if response.mimetype != "application/zip" else ""
-    assert status < 500, f"{op.id}: {status} {text[:500]}"
-    for leak in LEAKS:
-        assert leak not in text, f"{op.id}: {status} leaks {leak!r}: {text[:500]}"
-    if status >= 400:
-        assert response.mimetype == PROBLEM, f"{op.id}: {status} {response.mimetype}"
-        body = json.loads(text)
-        assert body["status"] == status and body["code"], body
-    else:
-        assert str(status) in op.documented, f"{op.id}: undocumented {status}"
-    if allow is not None:
-        assert status in allow, f"{op.id}: {status} not in {sorted(allow)}: {text[:300]}"
-    return status
-
-
-@dataclass
-class Actor:
-    """A registered, verified user with a live biometric consent."""
-
-    id: str
-    email: str
-    headers: dict[str, str]
-
-
-_addresses = iter(range(10, 10**6))
-
-
-def fresh_ip() -> dict[str, str]:
-    """A loopback address of its own, so per-IP rate limits never mask an answer."""
-    n = next(_addresses)
-    return {"REMOTE_ADDR": f"127.{n // 62500 % 250}.{n // 250 % 250}.{n % 250 + 1}"}
-
-
-def make_actor(app: Flask, client: FlaskClient) -> Actor:
-    """Registers through the API, verifies the address, grants biometric consent."""
-    from irisvue.consent.documents import load_documents
-    from irisvue.extensions import db
-    from irisvue.models import User
-    from tests.captures.conftest import grant_biometric_consent
-
-    with app.app_context():
-        load_documents()
-    email = f"actor-{uuid.uuid4().hex[:8]}@example.com"
-    response = client.post(
-        "/api/v1/auth/register",
-        json={"email": email, "password": PASSWORD},
-        environ_overrides=fresh_ip(),
-    )
-    assert response.status_code == 201, response.get_data(as_text=True)
-    with app.app_context():
-        user = db.session.scalar(db.select(User).where(User.email == email))
-        user.is_verified = True
-        db.session.commit()
-        user_id = str(user.id)
-    headers = {"Authorization": f"Bearer {response.get_json()['access_token']}"}
-    grant_biometric_consent(client, headers)
-    return Actor(user_id, email, headers)
+from irisvue import create_app
+from tests.support.stack import reset_state
+from tests.support.users import PASSWORD, SignedIn, sign_in
 
 
 @pytest.fixture
-def actor(app: Flask, client: FlaskClient) -> Actor:
-    return make_actor(app, client)
+def actor(signed_in) -> SignedIn:
+    """Registered through the API, verified, with a live biometric consent."""
+    return signed_in(password=PASSWORD)
 
 
 @pytest.fixture(scope="module")
 def shared_app(stack_env: dict[str, str]) -> Iterator[Flask]:
     """One app (and one actor) for a module whose requests never change state:
     every one of them is refused before a service runs."""
-    from irisvue import create_app
-    from tests.conftest import reset_state
-
     application = create_app()
     application.config["TESTING"] = True
     yield application
@@ -243,13 +33,17 @@ def shared_app(stack_env: dict[str, str]) -> Iterator[Flask]:
 
 
 @pytest.fixture(scope="module")
-def _shared_actor(shared_app: Flask) -> tuple[FlaskClient, Actor]:
+def _shared_actor(shared_app: Flask) -> tuple[FlaskClient, SignedIn]:
+    from irisvue.consent.documents import load_documents
+
     client = shared_app.test_client()
-    return client, make_actor(shared_app, client)
+    with shared_app.app_context():
+        load_documents()
+    return client, sign_in(shared_app, client, password=PASSWORD)
 
 
 @pytest.fixture
-def shared(shared_app: Flask, _shared_actor: tuple[FlaskClient, Actor]):
+def shared(shared_app: Flask, _shared_actor: tuple[FlaskClient, SignedIn]):
     """(client, actor) of the module's app; rate-limit counters start empty per test."""
     redis = shared_app.extensions.get("irisvue.redis")
     if redis is not None:

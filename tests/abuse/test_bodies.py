@@ -11,15 +11,8 @@ import json
 
 import pytest
 
-from tests.abuse.conftest import (
-    Operation,
-    assert_clean,
-    baseline,
-    fresh_ip,
-    ops,
-    string_fields,
-    url_for,
-)
+from tests.support.openapi import Operation, assert_clean, baseline, ops, string_fields, url_for
+from tests.support.users import fresh_ip
 
 
 def _nested(depth: int) -> bytes:

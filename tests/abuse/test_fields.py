@@ -13,15 +13,8 @@ import pytest
 from sqlalchemy import text
 
 from irisvue.extensions import db
-from tests.abuse.conftest import (
-    Operation,
-    assert_clean,
-    baseline,
-    fresh_ip,
-    ops,
-    string_fields,
-    url_for,
-)
+from tests.support.openapi import Operation, assert_clean, baseline, ops, string_fields, url_for
+from tests.support.users import fresh_ip
 
 INJECTIONS = [
     "' OR '1'='1' --",

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from irisvue.guards import MAX_JSON_DEPTH, BadJsonError, BadTextError, parse_json
-from tests.abuse.conftest import OPERATIONS, SPEC
+from tests.support.openapi import OPERATIONS, SPEC
 
 # Routes that are not API operations (and so are not in the OpenAPI document).
 UNDOCUMENTED = {"/static/<path:filename>", "/api/docs", "/api/docs/assets/<path:filename>"}

@@ -11,7 +11,7 @@ import pytest
 import structlog
 
 from irisvue.observability import configure_logging
-from tests.abuse.conftest import PASSWORD, fresh_ip
+from tests.support.users import PASSWORD, fresh_ip
 
 HOSTILE_EMAILS = [
     'a@example.com\r\n{"event": "forged", "level": "critical"}',

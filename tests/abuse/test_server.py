@@ -11,16 +11,16 @@ import json
 import socket
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import text
 
 from irisvue.extensions import db
-from tests.abuse.conftest import Actor
-from tests.captures.conftest import BOUNDARY, BigPng, objects_under
-from tests.ops.procs import VENV_BIN, Server, child_env, http_get, start
-from tests.services import free_port
+from tests.support.images import BigPng
+from tests.support.servers import LiveServer, gunicorn, http_get
+from tests.support.storage import objects_under
+from tests.support.uploads import BOUNDARY
+from tests.support.users import SignedIn
 
 pytestmark = pytest.mark.slow
 
@@ -28,35 +28,20 @@ BODY_TIMEOUT = 3  # GUNICORN_BODY_TIMEOUT for the test server (seconds)
 THREADS = 2
 
 
-@dataclass
-class Live:
-    server: Server
-    port: int
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def connect(self) -> socket.socket:
-        return socket.create_connection(("127.0.0.1", self.port), timeout=30)
-
-
 @pytest.fixture(scope="module")
-def live(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+def live(
+    stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
     """One server for the module: every test leaves it serving, which the next relies on."""
     tmp_path = tmp_path_factory.mktemp("gunicorn")
-    port = free_port()
-    env = child_env(
-        BIND=f"127.0.0.1:{port}",
+    with gunicorn(
+        tmp_path / "gunicorn.log",
         WEB_CONCURRENCY="1",
         GUNICORN_THREADS=str(THREADS),
         GUNICORN_BODY_TIMEOUT=str(BODY_TIMEOUT),
         LOG_LEVEL="INFO",
-    )
-    argv = [str(VENV_BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"]
-    with start(argv, env, tmp_path / "gunicorn.log") as server:
-        server.wait_ok(f"http://127.0.0.1:{port}/health")
-        yield Live(server, port)
+    ) as server:
+        yield server
         output = server.output()
         assert server.terminate() == 0, output
         # Nothing reached the app's 500 path, and the one worker was never replaced.
@@ -73,7 +58,7 @@ def read_all(sock: socket.socket) -> bytes:
     return b"".join(chunks)
 
 
-def exchange(live: Live, request: bytes) -> tuple[int, dict[str, str], bytes]:
+def exchange(live: LiveServer, request: bytes) -> tuple[int, dict[str, str], bytes]:
     with live.connect() as sock:
         sock.sendall(request)
         raw = read_all(sock)
@@ -99,7 +84,7 @@ def post_json(*extra: str, body: bytes = b"{}") -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
-def assert_serving(live: Live) -> None:
+def assert_serving(live: LiveServer) -> None:
     status, _ = http_get(live.base + "/health", timeout=BODY_TIMEOUT * 4)
     assert status == 200
 
@@ -146,14 +131,14 @@ def test_request_line_and_header_limits(live, request_bytes, status):
     assert_serving(live)
 
 
-def _counts(app, raw_s3, services) -> tuple[int, int]:
+def _counts(app, raw_s3, stack) -> tuple[int, int]:
     with app.app_context():
         rows = db.session.execute(text("SELECT count(*) FROM captures")).scalar_one()
         db.session.remove()
-    return rows, len(objects_under(raw_s3, services.s3_bucket, "users/"))
+    return rows, len(objects_under(raw_s3, stack.s3_bucket, "users/"))
 
 
-def _upload_head(actor: Actor, length: int | None) -> bytes:
+def _upload_head(actor: SignedIn, length: int | None) -> bytes:
     lines = [
         "POST /api/v1/captures/ HTTP/1.1",
         "Host: 127.0.0.1",
@@ -177,8 +162,8 @@ def _multipart_start(size: int) -> tuple[bytes, int]:
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
-def test_slow_then_stalled_uploads_are_given_up(live, app, actor, raw_s3, services, chunked):
-    before = _counts(app, raw_s3, services)
+def test_slow_then_stalled_uploads_are_given_up(live, app, actor, raw_s3, stack, chunked):
+    before = _counts(app, raw_s3, stack)
     body, length = _multipart_start(400_000)
     first, trickle = body[:150_000], body[150_000:150_004]
     if chunked:  # one whole chunk, then a chunk that never completes
@@ -206,11 +191,11 @@ def test_slow_then_stalled_uploads_are_given_up(live, app, actor, raw_s3, servic
     finally:
         for sock in stalled:
             sock.close()
-    assert _counts(app, raw_s3, services) == before
+    assert _counts(app, raw_s3, stack) == before
 
 
-def test_declared_oversize_upload_is_refused_before_the_body(live, app, actor, raw_s3, services):
-    before = _counts(app, raw_s3, services)
+def test_declared_oversize_upload_is_refused_before_the_body(live, app, actor, raw_s3, stack):
+    before = _counts(app, raw_s3, stack)
     with live.connect() as sock:
         # 10 GB announced, not one byte sent: the answer cannot wait for the body.
         sock.sendall(_upload_head(actor, 10 * 1024**3))
@@ -218,11 +203,11 @@ def test_declared_oversize_upload_is_refused_before_the_body(live, app, actor, r
     assert answer.startswith(b"HTTP/1.1 413"), answer[:300]
     assert b"payload_too_large" in answer
     assert_serving(live)
-    assert _counts(app, raw_s3, services) == before
+    assert _counts(app, raw_s3, stack) == before
 
 
-def test_truncated_upload_leaves_nothing(live, app, actor, raw_s3, services):
-    before = _counts(app, raw_s3, services)
+def test_truncated_upload_leaves_nothing(live, app, actor, raw_s3, stack):
+    before = _counts(app, raw_s3, stack)
     body, length = _multipart_start(1_000_000)
     with live.connect() as sock:
         # Content-Length promises 1 MB; 200 kB arrive, then the client stops sending.
@@ -236,7 +221,7 @@ def test_truncated_upload_leaves_nothing(live, app, actor, raw_s3, services):
         }
         assert b"application/problem+json" in answer and b"Traceback" not in answer
     assert_serving(live)
-    assert _counts(app, raw_s3, services) == before
+    assert _counts(app, raw_s3, stack) == before
     # The same worker goes on serving uploads.
     complete = body + f"\r\n--{BOUNDARY}--\r\n".encode()
     status, _, created = exchange(
@@ -247,7 +232,7 @@ def test_truncated_upload_leaves_nothing(live, app, actor, raw_s3, services):
         + complete,
     )
     assert status == 201, created[:300]
-    rows, objects = _counts(app, raw_s3, services)
+    rows, objects = _counts(app, raw_s3, stack)
     assert (rows, objects) == (before[0] + 1, before[1] + 1)
 
 
@@ -267,7 +252,7 @@ def test_hostile_header_and_path_bytes_keep_every_log_line_json(live):
         status, _, body = exchange(live, request_bytes)
         assert status == expected, (request_bytes[:60], body[:300])
     assert_serving(live)
-    lines = [line for line in live.server.output().splitlines() if line.strip()]
+    lines = [line for line in live.output().splitlines() if line.strip()]
     records = [json.loads(line) for line in lines]  # each line is one whole JSON object
     assert all(isinstance(r, dict) for r in records)
     assert "forged" not in [r.get("event") for r in records]

@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import text
 
 from irisvue.extensions import db
-from tests.abuse.conftest import OPERATIONS, assert_clean
-from tests.captures.conftest import BOUNDARY, plain_png
+from tests.support.images import plain_png
+from tests.support.openapi import OPERATIONS, assert_clean
+from tests.support.uploads import BOUNDARY
 
 UPLOAD = next(op for op in OPERATIONS if op.method == "POST" and op.path == "/api/v1/captures/")
 PNG = plain_png()

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from irisvue.extensions import db
 from irisvue.models import AuditEvent, EmailToken, Job
 from irisvue.models.base import utcnow
-from tests.auth.conftest import PASSWORD, bearer, token_from
+from tests.support.users import PASSWORD, bearer, token_from
 
 ME = "/api/v1/auth/me"
 VERIFY = "/api/v1/auth/verify-email"

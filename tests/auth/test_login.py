@@ -6,7 +6,7 @@ from sqlalchemy import select, update
 
 from irisvue.extensions import db
 from irisvue.models import AuditEvent, User
-from tests.auth.conftest import PASSWORD, bearer
+from tests.support.users import PASSWORD, bearer
 
 LOGIN = "/api/v1/auth/login"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from tests.auth.conftest import PASSWORD
+from tests.support.users import PASSWORD
 
 LOGIN = "/api/v1/auth/login"
 REGISTER = "/api/v1/auth/register"

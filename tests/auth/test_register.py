@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from irisvue.extensions import db
 from irisvue.models import AuditEvent, Job, User
-from tests.auth.conftest import PASSWORD, bearer
+from tests.support.users import PASSWORD, bearer
 
 REGISTER = "/api/v1/auth/register"
 LOGIN = "/api/v1/auth/login"

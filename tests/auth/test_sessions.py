@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from irisvue.extensions import db
 from irisvue.models import AuditEvent, Session
-from tests.auth.conftest import PASSWORD, bearer
+from tests.support.users import PASSWORD, bearer
 
 ME = "/api/v1/auth/me"
 LOGIN = "/api/v1/auth/login"

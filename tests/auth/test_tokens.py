@@ -14,7 +14,7 @@ from sqlalchemy import delete, update
 
 from irisvue.extensions import db
 from irisvue.models import User
-from tests.auth.conftest import bearer
+from tests.support.users import bearer
 
 ME = "/api/v1/auth/me"
 REFRESH = "/api/v1/auth/refresh"

@@ -10,7 +10,8 @@ import io
 import re
 
 from irisvue.models import Capture
-from tests.captures.conftest import CAPTURES, plain_png
+from tests.support.images import plain_png
+from tests.support.uploads import CAPTURES
 
 
 def _spec(client) -> dict:
@@ -25,8 +26,8 @@ def _png() -> tuple[io.BytesIO, str, str]:
     return io.BytesIO(plain_png()), "iris.png", "image/png"
 
 
-def test_any_cursor_matching_the_documented_pattern_is_a_page(client, uploader):
-    _, headers = uploader()
+def test_any_cursor_matching_the_documented_pattern_is_a_page(client, signed_in):
+    _, headers = signed_in()
     for _ in range(3):
         assert _upload(client, headers, {"file": _png()}).status_code == 201
     (cursor,) = [
@@ -52,8 +53,8 @@ def test_any_cursor_matching_the_documented_pattern_is_a_page(client, uploader):
         assert "cursor" in response.get_json()["errors"]
 
 
-def test_a_part_besides_the_file_is_422_and_stores_nothing(app, client, uploader):
-    user, headers = uploader()
+def test_a_part_besides_the_file_is_422_and_stores_nothing(app, client, signed_in):
+    user, headers = signed_in()
     body = _spec(client)["paths"][CAPTURES]["post"]["requestBody"]["content"]
     assert body["multipart/form-data"]["schema"]["additionalProperties"] is False
 
@@ -69,8 +70,8 @@ def test_a_part_besides_the_file_is_422_and_stores_nothing(app, client, uploader
     assert _upload(client, headers, {"file": _png()}).status_code == 201
 
 
-def test_many_parts_without_a_file_are_422_not_413(client, uploader):
-    _, headers = uploader()
+def test_many_parts_without_a_file_are_422_not_413(client, signed_in):
+    _, headers = signed_in()
     parts = {f"p{n}": "x" for n in range(12)}
     response = _upload(client, headers, parts)
     assert response.status_code == 422

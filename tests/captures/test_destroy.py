@@ -9,14 +9,9 @@ from sqlalchemy import func, select
 from irisvue.captures.destruction import destroy_biometrics
 from irisvue.extensions import db
 from irisvue.models import Capture, Job, UserKey
-from tests.captures.conftest import (
-    CAPTURES,
-    jpeg_with_gps,
-    objects_under,
-    plain_png,
-    upload,
-    user_prefix,
-)
+from tests.support.images import jpeg_with_gps, plain_png
+from tests.support.storage import objects_under, user_prefix
+from tests.support.uploads import CAPTURES, upload
 
 
 def _rows(app, model, user_id: uuid.UUID) -> int:
@@ -26,15 +21,13 @@ def _rows(app, model, user_id: uuid.UUID) -> int:
         )
 
 
-def test_withdrawal_destroys_objects_rows_and_key(
-    app, client, uploader, run_jobs, raw_s3, services
-):
-    user, headers = uploader()
-    other_user, other = uploader()
+def test_withdrawal_destroys_objects_rows_and_key(app, client, signed_in, run_jobs, raw_s3, stack):
+    user, headers = signed_in()
+    other_user, other = signed_in()
     for photo in (jpeg_with_gps(), plain_png()):
         assert upload(client, headers, photo).status_code == 201
     kept = upload(client, other, plain_png()).get_json()
-    bucket = services.s3_bucket
+    bucket = stack.s3_bucket
     assert len(objects_under(raw_s3, bucket, user_prefix(user.id))) == 2
     assert _rows(app, UserKey, user.id) == 1
 
@@ -59,8 +52,8 @@ def test_withdrawal_destroys_objects_rows_and_key(
     assert client.get(f"{CAPTURES}{kept['id']}/content", headers=other).status_code == 200
 
 
-def test_destruction_is_idempotent(app, client, uploader):
-    user, headers = uploader()
+def test_destruction_is_idempotent(app, client, signed_in):
+    user, headers = signed_in()
     assert upload(client, headers, plain_png()).status_code == 201
     with app.app_context():
         assert destroy_biometrics(user.id) == {"captures": 1, "objects": 1}

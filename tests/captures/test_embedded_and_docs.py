@@ -10,13 +10,9 @@ from irisvue.auth.sessions import open_session
 from irisvue.consent.documents import load_documents
 from irisvue.extensions import db
 from irisvue.models import User
-from tests.captures.conftest import (
-    CAPTURES,
-    grant_biometric_consent,
-    jpeg_with_gps,
-    pixels,
-    upload,
-)
+from tests.support.consent import grant_biometric_consent
+from tests.support.images import jpeg_with_gps, pixels
+from tests.support.uploads import CAPTURES, upload
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ from irisvue.captures.images import (
     strip_jpeg,
     strip_png,
 )
-from tests.captures.conftest import (
+from tests.support.images import (
     GPS_MODEL,
     jpeg_with_gps,
     pixels,

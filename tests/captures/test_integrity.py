@@ -12,19 +12,9 @@ from irisvue import create_app
 from irisvue.crypto import DecryptionError
 from irisvue.extensions import db
 from irisvue.models import UserKey
-from tests.captures.conftest import (
-    CAPTURES,
-    BigPng,
-    MiB,
-    StreamedBody,
-    jpeg_with_gps,
-    multipart_chunks,
-    objects_under,
-    post_streamed,
-    read_object,
-    upload,
-    user_prefix,
-)
+from tests.support.images import BigPng, jpeg_with_gps
+from tests.support.storage import MiB, objects_under, read_object, user_prefix
+from tests.support.uploads import CAPTURES, StreamedBody, multipart_chunks, post_streamed, upload
 
 
 def _key(user, capture: dict) -> str:
@@ -35,13 +25,13 @@ def _put(raw_s3, bucket: str, key: str, data: bytes) -> None:
     raw_s3.put_object(bucket, key, io.BytesIO(data), len(data))
 
 
-def test_objects_swapped_between_users_do_not_decrypt(app, client, uploader, raw_s3, services):
-    alice_user, alice = uploader()
-    bob_user, bob = uploader()
+def test_objects_swapped_between_users_do_not_decrypt(app, client, signed_in, raw_s3, stack):
+    alice_user, alice = signed_in()
+    bob_user, bob = signed_in()
     photo = jpeg_with_gps()  # same size for both: only the key and the AD differ
     a = upload(client, alice, photo).get_json()
     b = upload(client, bob, photo).get_json()
-    bucket = services.s3_bucket
+    bucket = stack.s3_bucket
     alice_bytes = read_object(raw_s3, bucket, _key(alice_user, a))
     bob_bytes = read_object(raw_s3, bucket, _key(bob_user, b))
     assert len(alice_bytes) == len(bob_bytes) and alice_bytes != bob_bytes
@@ -59,13 +49,13 @@ def test_objects_swapped_between_users_do_not_decrypt(app, client, uploader, raw
 
 
 def test_objects_swapped_between_captures_of_one_user_do_not_decrypt(
-    app, client, uploader, raw_s3, services
+    app, client, signed_in, raw_s3, stack
 ):
-    user, headers = uploader()
+    user, headers = signed_in()
     photo = jpeg_with_gps()
     first = upload(client, headers, photo).get_json()
     second = upload(client, headers, photo).get_json()
-    bucket = services.s3_bucket
+    bucket = stack.s3_bucket
     _put(raw_s3, bucket, _key(user, second), read_object(raw_s3, bucket, _key(user, first)))
 
     response = client.get(f"{CAPTURES}{second['id']}/content", headers=headers)
@@ -76,12 +66,12 @@ def test_objects_swapped_between_captures_of_one_user_do_not_decrypt(
 
 
 def test_a_truncated_object_is_refused_before_the_response_starts(
-    app, client, uploader, raw_s3, services
+    app, client, signed_in, raw_s3, stack
 ):
-    user, headers = uploader()
+    user, headers = signed_in()
     capture = upload(client, headers, jpeg_with_gps()).get_json()
     key = _key(user, capture)
-    _put(raw_s3, services.s3_bucket, key, read_object(raw_s3, services.s3_bucket, key)[:-10])
+    _put(raw_s3, stack.s3_bucket, key, read_object(raw_s3, stack.s3_bucket, key)[:-10])
 
     response = client.get(f"{CAPTURES}{capture['id']}/content", headers=headers)
 
@@ -89,18 +79,16 @@ def test_a_truncated_object_is_refused_before_the_response_starts(
     assert response.get_json()["code"] == "integrity_error"
 
 
-def test_tampering_after_the_first_segment_breaks_the_stream(
-    app, client, uploader, raw_s3, services
-):
-    user, headers = uploader()
+def test_tampering_after_the_first_segment_breaks_the_stream(app, client, signed_in, raw_s3, stack):
+    user, headers = signed_in()
     png = BigPng(int(1.5 * MiB))
     response = post_streamed(client, headers, StreamedBody(multipart_chunks(png.chunks)))
     assert response.status_code == 201, response.get_json()
     capture = response.get_json()
     key = _key(user, capture)
-    data = bytearray(read_object(raw_s3, services.s3_bucket, key))
+    data = bytearray(read_object(raw_s3, stack.s3_bucket, key))
     data[int(1.3 * MiB)] ^= 0x01  # inside the second 1 MiB segment
-    _put(raw_s3, services.s3_bucket, key, bytes(data))
+    _put(raw_s3, stack.s3_bucket, key, bytes(data))
 
     response = client.get(f"{CAPTURES}{capture['id']}/content", headers=headers)
 
@@ -113,9 +101,9 @@ def test_tampering_after_the_first_segment_breaks_the_stream(
 
 
 def test_deleting_the_wrapped_key_makes_the_objects_unreadable(
-    app, client, uploader, raw_s3, services
+    app, client, signed_in, raw_s3, stack
 ):
-    user, headers = uploader()
+    user, headers = signed_in()
     capture = upload(client, headers, jpeg_with_gps()).get_json()
     url = f"{CAPTURES}{capture['id']}/content"
     assert client.get(url, headers=headers).status_code == 200
@@ -128,13 +116,13 @@ def test_deleting_the_wrapped_key_makes_the_objects_unreadable(
     assert response.status_code == 410
     assert response.get_json()["code"] == "content_destroyed"
     # The ciphertext is still in the bucket, but nothing can read it any more.
-    assert objects_under(raw_s3, services.s3_bucket, user_prefix(user.id)) == [_key(user, capture)]
+    assert objects_under(raw_s3, stack.s3_bucket, user_prefix(user.id)) == [_key(user, capture)]
 
 
 def test_rewrap_moves_every_key_to_the_new_master_key(
-    app, client, uploader, monkeypatch, stack_env
+    app, client, signed_in, monkeypatch, stack_env
 ):
-    user, headers = uploader()
+    user, headers = signed_in()
     photo = jpeg_with_gps()
     capture = upload(client, headers, photo).get_json()
     stored = client.get(f"{CAPTURES}{capture['id']}/content", headers=headers).data

@@ -11,16 +11,9 @@ from minio.helpers import MIN_PART_SIZE
 
 from irisvue import create_app
 from irisvue.storage.s3_upload import SLAB_SIZE
-from tests.captures.conftest import (
-    CAPTURES,
-    BigPng,
-    MiB,
-    StreamedBody,
-    multipart_chunks,
-    plain_png,
-    post_streamed,
-    upload,
-)
+from tests.support.images import BigPng, plain_png
+from tests.support.storage import MiB
+from tests.support.uploads import CAPTURES, StreamedBody, multipart_chunks, post_streamed, upload
 
 # The S3 backend uploads an unsized stream in 5 MiB parts from a pool of
 # 1 MiB slabs: one part plus two slabs filled ahead while it is on the wire.
@@ -44,8 +37,8 @@ def _peak_growth(client: FlaskClient, headers: dict[str, str], png: BigPng) -> t
     return peak - baseline, response.get_json()
 
 
-def test_upload_peak_memory_does_not_grow_with_the_file(client, uploader, monkeypatch):
-    _, headers = uploader()
+def test_upload_peak_memory_does_not_grow_with_the_file(client, signed_in, monkeypatch):
+    _, headers = signed_in()
     # Warm up: first-use allocations (the data key, connection pools, imports).
     assert upload(client, headers, plain_png(), "iris.png", "image/png").status_code == 201
 

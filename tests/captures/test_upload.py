@@ -13,24 +13,17 @@ from sqlalchemy import func, select
 from irisvue.crypto import ciphertext_size
 from irisvue.extensions import db
 from irisvue.models import Capture, User, UserKey
-from tests.captures.conftest import (
-    CAPTURES,
+from tests.support.images import (
     COMMENT,
     GPS_MODEL,
     BigPng,
-    MiB,
-    StreamedBody,
     jpeg_with_gps,
-    multipart_chunks,
-    objects_under,
     pixels,
     plain_png,
     png_with_metadata,
-    post_streamed,
-    read_object,
-    upload,
-    user_prefix,
 )
+from tests.support.storage import MiB, objects_under, read_object, user_prefix
+from tests.support.uploads import CAPTURES, StreamedBody, multipart_chunks, post_streamed, upload
 
 
 def _count(app, model, user_id: uuid.UUID) -> int:
@@ -40,9 +33,9 @@ def _count(app, model, user_id: uuid.UUID) -> int:
         )
 
 
-def _nothing_stored(app, raw_s3, services, user_id: uuid.UUID) -> bool:
+def _nothing_stored(app, raw_s3, stack, user_id: uuid.UUID) -> bool:
     return _count(app, Capture, user_id) == 0 and not objects_under(
-        raw_s3, services.s3_bucket, user_prefix(user_id)
+        raw_s3, stack.s3_bucket, user_prefix(user_id)
     )
 
 
@@ -53,8 +46,8 @@ def _small_body() -> StreamedBody:
 # --- gates, checked before the body is read ---------------------------------------------
 
 
-def test_upload_without_consent_is_403_before_reading_the_body(app, client, uploader):
-    _, headers = uploader(consent=False)
+def test_upload_without_consent_is_403_before_reading_the_body(app, client, signed_in):
+    _, headers = signed_in(consent=False)
     body = _small_body()
 
     response = post_streamed(client, headers, body)
@@ -65,8 +58,8 @@ def test_upload_without_consent_is_403_before_reading_the_body(app, client, uplo
     assert body.bytes_read == 0
 
 
-def test_upload_after_withdrawal_is_403(app, client, uploader):
-    _, headers = uploader()
+def test_upload_after_withdrawal_is_403(app, client, signed_in):
+    _, headers = signed_in()
     withdrawn = client.post("/api/v1/consents/biometric_capture/withdraw", headers=headers)
     assert withdrawn.status_code == 202
 
@@ -76,8 +69,8 @@ def test_upload_after_withdrawal_is_403(app, client, uploader):
     assert response.get_json()["code"] == "consent_required"
 
 
-def test_upload_with_unverified_email_is_403_before_reading_the_body(app, client, uploader):
-    _, headers = uploader(verified=False)
+def test_upload_with_unverified_email_is_403_before_reading_the_body(app, client, signed_in):
+    _, headers = signed_in(verified=False)
     body = _small_body()
 
     response = post_streamed(client, headers, body)
@@ -98,8 +91,8 @@ def test_upload_without_token_is_401_before_reading_the_body(client):
 # --- recognised by bytes -----------------------------------------------------------------
 
 
-def test_jpeg_with_gps_is_stored_without_metadata_and_with_identical_pixels(app, client, uploader):
-    _, headers = uploader()
+def test_jpeg_with_gps_is_stored_without_metadata_and_with_identical_pixels(app, client, signed_in):
+    _, headers = signed_in()
     original = jpeg_with_gps()
     assert b"Exif\x00\x00" in original and GPS_MODEL.encode() in original
 
@@ -133,8 +126,8 @@ def test_jpeg_with_gps_is_stored_without_metadata_and_with_identical_pixels(app,
     assert pixels(stored) == pixels(original)
 
 
-def test_progressive_jpeg_keeps_every_scan(app, client, uploader):
-    _, headers = uploader()
+def test_progressive_jpeg_keeps_every_scan(app, client, signed_in):
+    _, headers = signed_in()
     original = jpeg_with_gps(progressive=True, size=(120, 90))
 
     response = upload(client, headers, original)
@@ -145,8 +138,8 @@ def test_progressive_jpeg_keeps_every_scan(app, client, uploader):
     assert pixels(stored) == pixels(original)
 
 
-def test_png_metadata_chunks_are_dropped(app, client, uploader):
-    _, headers = uploader()
+def test_png_metadata_chunks_are_dropped(app, client, signed_in):
+    _, headers = signed_in()
     original = png_with_metadata()
 
     response = upload(client, headers, original, "iris.png", "image/png")
@@ -161,8 +154,8 @@ def test_png_metadata_chunks_are_dropped(app, client, uploader):
     assert pixels(stored) == pixels(original)
 
 
-def test_png_renamed_jpg_with_a_lying_content_type_is_stored_as_png(app, client, uploader):
-    _, headers = uploader()
+def test_png_renamed_jpg_with_a_lying_content_type_is_stored_as_png(app, client, signed_in):
+    _, headers = signed_in()
     original = plain_png()
 
     response = upload(client, headers, original, "holiday.jpg", "image/jpeg")
@@ -174,30 +167,30 @@ def test_png_renamed_jpg_with_a_lying_content_type_is_stored_as_png(app, client,
     assert content.data == original  # nothing to strip: byte for byte
 
 
-def test_text_file_named_jpg_is_415_and_nothing_is_stored(app, client, uploader, raw_s3, services):
-    user, headers = uploader()
+def test_text_file_named_jpg_is_415_and_nothing_is_stored(app, client, signed_in, raw_s3, stack):
+    user, headers = signed_in()
 
     response = upload(client, headers, b"just some text, not a photo\n" * 10, "iris.jpg")
 
     assert response.status_code == 415
     assert response.get_json()["code"] == "unsupported_media_type"
-    assert _nothing_stored(app, raw_s3, services, user.id)
+    assert _nothing_stored(app, raw_s3, stack, user.id)
     assert _count(app, UserKey, user.id) == 0  # no key is made for a refused file
 
 
-def test_broken_jpeg_is_422_and_nothing_is_stored(app, client, uploader, raw_s3, services):
-    user, headers = uploader()
+def test_broken_jpeg_is_422_and_nothing_is_stored(app, client, signed_in, raw_s3, stack):
+    user, headers = signed_in()
     truncated = jpeg_with_gps()[:-400]
 
     response = upload(client, headers, truncated)
 
     assert response.status_code == 422
     assert response.get_json()["code"] == "invalid_image"
-    assert _nothing_stored(app, raw_s3, services, user.id)
+    assert _nothing_stored(app, raw_s3, stack, user.id)
 
 
-def test_missing_file_part_is_422(app, client, uploader):
-    _, headers = uploader()
+def test_missing_file_part_is_422(app, client, signed_in):
+    _, headers = signed_in()
     response = client.post(
         CAPTURES,
         data={"other": "value"},
@@ -208,8 +201,8 @@ def test_missing_file_part_is_422(app, client, uploader):
     assert response.get_json()["errors"] == {"file": ["Missing data for required field."]}
 
 
-def test_json_body_is_415(app, client, uploader):
-    _, headers = uploader()
+def test_json_body_is_415(app, client, signed_in):
+    _, headers = signed_in()
     response = client.post(CAPTURES, json={"file": "aGVsbG8="}, headers=headers)
     assert response.status_code == 415
     assert response.get_json()["code"] == "unsupported_media_type"
@@ -219,9 +212,9 @@ def test_json_body_is_415(app, client, uploader):
 
 
 def test_21_mb_with_content_length_is_413_without_reading_the_body(
-    app, client, uploader, raw_s3, services
+    app, client, signed_in, raw_s3, stack
 ):
-    user, headers = uploader()
+    user, headers = signed_in()
     assert app.config["MAX_UPLOAD_MB"] == 20
     body = StreamedBody(multipart_chunks(BigPng(21 * MiB).chunks))
     assert body.length > 21 * MiB
@@ -231,11 +224,11 @@ def test_21_mb_with_content_length_is_413_without_reading_the_body(
     assert response.status_code == 413
     assert response.get_json()["code"] == "payload_too_large"
     assert body.bytes_read == 0
-    assert _nothing_stored(app, raw_s3, services, user.id)
+    assert _nothing_stored(app, raw_s3, stack, user.id)
 
 
-def test_21_mb_chunked_is_413_once_the_limit_is_passed(app, client, uploader, raw_s3, services):
-    user, headers = uploader()
+def test_21_mb_chunked_is_413_once_the_limit_is_passed(app, client, signed_in, raw_s3, stack):
+    user, headers = signed_in()
     body = StreamedBody(multipart_chunks(BigPng(21 * MiB).chunks))
 
     response = post_streamed(client, headers, body, chunked=True)
@@ -244,14 +237,14 @@ def test_21_mb_chunked_is_413_once_the_limit_is_passed(app, client, uploader, ra
     assert response.get_json()["code"] == "payload_too_large"
     # It stopped reading at the limit, not at the end of the body.
     assert 20 * MiB <= body.bytes_read < body.length
-    assert _nothing_stored(app, raw_s3, services, user.id)
+    assert _nothing_stored(app, raw_s3, stack, user.id)
 
 
 # --- what reaches the bucket -----------------------------------------------------------------
 
 
-def test_the_object_in_the_bucket_is_ciphertext(app, client, uploader, raw_s3, services):
-    user, headers = uploader()
+def test_the_object_in_the_bucket_is_ciphertext(app, client, signed_in, raw_s3, stack):
+    user, headers = signed_in()
     original = plain_png((200, 120))
 
     response = upload(client, headers, original, "iris.png", "image/png")
@@ -259,12 +252,12 @@ def test_the_object_in_the_bucket_is_ciphertext(app, client, uploader, raw_s3, s
     assert response.status_code == 201
     capture_id = response.get_json()["id"]
     key = f"{user_prefix(user.id)}{capture_id}"
-    assert objects_under(raw_s3, services.s3_bucket, user_prefix(user.id)) == [key]
-    stored = read_object(raw_s3, services.s3_bucket, key)
+    assert objects_under(raw_s3, stack.s3_bucket, user_prefix(user.id)) == [key]
+    stored = read_object(raw_s3, stack.s3_bucket, key)
     assert len(stored) == ciphertext_size(len(original))
     assert b"\x89PNG" not in stored and b"IHDR" not in stored and b"IDAT" not in stored
     assert original[100:132] not in stored
-    stat = raw_s3.stat_object(services.s3_bucket, key)
+    stat = raw_s3.stat_object(stack.s3_bucket, key)
     assert stat.metadata.get("x-amz-server-side-encryption") == "AES256"
     with app.app_context():
         row = db.session.get(Capture, uuid.UUID(capture_id))
@@ -274,8 +267,8 @@ def test_the_object_in_the_bucket_is_ciphertext(app, client, uploader, raw_s3, s
         assert len(key_row.wrapped_key) > 32
 
 
-def test_upload_moves_the_retention_clock(app, client, uploader):
-    user, headers = uploader()
+def test_upload_moves_the_retention_clock(app, client, signed_in):
+    user, headers = signed_in()
     long_ago = datetime.now(UTC) - timedelta(days=400)
     with app.app_context():
         db.session.get(User, user.id).last_seen_at = long_ago
@@ -287,8 +280,8 @@ def test_upload_moves_the_retention_clock(app, client, uploader):
         assert db.session.get(User, user.id).last_seen_at > long_ago + timedelta(days=399)
 
 
-def test_one_data_key_per_user_across_uploads(app, client, uploader):
-    user, headers = uploader()
+def test_one_data_key_per_user_across_uploads(app, client, signed_in):
+    user, headers = signed_in()
     for _ in range(3):
         assert upload(client, headers, plain_png(), "iris.png", "image/png").status_code == 201
     assert _count(app, UserKey, user.id) == 1

@@ -13,7 +13,7 @@ from irisvue.consent.services import allow_ledger_erasure
 from irisvue.extensions import db
 from irisvue.models import ConsentRecord, User
 from irisvue.models.base import utcnow
-from tests.consent.conftest import CONSENTS, record
+from tests.support.consent import CONSENTS, record
 
 HISTORY = CONSENTS + "history"
 TRIGGER = "consent_records_append_only"

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from irisvue.extensions import db
 from irisvue.models import ConsentRecord
-from tests.consent.conftest import CONSENTS, record
+from tests.support.consent import CONSENTS, record
 
 THREADS = 8
 PER_THREAD = 5

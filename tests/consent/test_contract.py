@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from tests.consent.conftest import CONSENTS, record
+from tests.support.consent import CONSENTS, record
 
 HISTORY = f"{CONSENTS}history"
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from irisvue.consent.documents import TEXTS_DIR
 from irisvue.extensions import db
 from irisvue.models import ConsentDocument
-from tests.consent.conftest import record
+from tests.support.consent import record
 
 DOCUMENTS = "/api/v1/consents/documents"
 TYPES = {"biometric_capture", "data_processing", "marketing"}

@@ -7,7 +7,7 @@ import pytest
 from irisvue import create_app
 from irisvue.consent.chain import GENESIS_HASH
 from irisvue.extensions import db
-from tests.consent.conftest import CONSENTS, record
+from tests.support.consent import CONSENTS, record
 
 HISTORY = CONSENTS + "history"
 

@@ -6,7 +6,7 @@ import pytest
 
 from irisvue.consent.schemas import encode_cursor
 from irisvue.consent.services import record_consent
-from tests.consent.conftest import CONSENTS, record
+from tests.support.consent import CONSENTS, record
 
 HISTORY = CONSENTS + "history"
 TOTAL = 250

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from irisvue.captures.destruction import destroy_biometrics
 from irisvue.extensions import db
 from irisvue.models import ConsentRecord, Job
-from tests.consent.conftest import CONSENTS, record
+from tests.support.consent import CONSENTS, record
 
 
 def _withdraw(client, headers, consent_type, **body):

@@ -17,28 +17,15 @@ from collections.abc import Callable, Iterator
 import pytest
 from sqlalchemy import select
 
-import tests.captures.conftest as captures_fixtures
 from irisvue.captures.jobs import DESTROY_JOB, destroy_biometrics_job
 from irisvue.extensions import db
 from irisvue.jobs import outbox
 from irisvue.models import Capture, Job, UserKey
 from irisvue.storage.local import TMP_PREFIX, LocalStorage
-from tests.captures.conftest import (
-    CAPTURES,
-    BigPng,
-    MiB,
-    StreamedBody,
-    grant_biometric_consent,
-    multipart_chunks,
-    objects_under,
-    plain_png,
-    post_streamed,
-    upload,
-    user_prefix,
-)
-from tests.consent.conftest import CONSENTS, record
-
-uploader = captures_fixtures.uploader  # the capture tests' fixture, shared here
+from tests.support.consent import CONSENTS, grant_biometric_consent, record
+from tests.support.images import BigPng, plain_png
+from tests.support.storage import MiB, objects_under, user_prefix
+from tests.support.uploads import CAPTURES, StreamedBody, multipart_chunks, post_streamed, upload
 
 
 def _withdraw(client, headers, how: str):
@@ -79,15 +66,15 @@ def _job(app, job_id: str) -> Job:
         return job
 
 
-def _objects(raw_s3, services, user_id: uuid.UUID) -> set[str]:
-    return set(objects_under(raw_s3, services.s3_bucket, user_prefix(user_id)))
+def _objects(raw_s3, stack, user_id: uuid.UUID) -> set[str]:
+    return set(objects_under(raw_s3, stack.s3_bucket, user_prefix(user_id)))
 
 
 @pytest.mark.parametrize("how", ["withdraw", "refuse"])
 def test_captures_uploaded_after_consenting_again_survive_the_withdrawal_job(
-    app, client, uploader, run_jobs, raw_s3, services, how
+    app, client, signed_in, run_jobs, raw_s3, stack, how
 ):
-    user, headers = uploader()
+    user, headers = signed_in()
     old_ids = [_upload_png(client, headers, (40 + n, 30))[0] for n in range(2)]
     old_keys = _key_ids(app, user.id)
     assert len(old_keys) == 1
@@ -108,7 +95,7 @@ def test_captures_uploaded_after_consenting_again_survive_the_withdrawal_job(
     assert content.status_code == 200, content.get_json()
     assert content.data == photo
     assert _capture_ids(app, user.id) == {new_id}
-    assert _objects(raw_s3, services, user.id) == {f"{user_prefix(user.id)}{new_id}"}
+    assert _objects(raw_s3, stack, user.id) == {f"{user_prefix(user.id)}{new_id}"}
     assert _key_ids(app, user.id) == new_keys
     assert new_keys.isdisjoint(old_keys)
     for old_id in old_ids:
@@ -118,9 +105,9 @@ def test_captures_uploaded_after_consenting_again_survive_the_withdrawal_job(
 
 
 def test_old_captures_are_unreadable_as_soon_as_consent_is_withdrawn(
-    app, client, uploader, run_jobs
+    app, client, signed_in, run_jobs
 ):
-    user, headers = uploader()
+    user, headers = signed_in()
     old_id, _ = _upload_png(client, headers, (40, 30))
 
     assert _withdraw(client, headers, "withdraw").status_code == 202
@@ -139,8 +126,8 @@ def test_old_captures_are_unreadable_as_soon_as_consent_is_withdrawn(
     assert _capture_ids(app, user.id) == {new_id}
 
 
-def test_the_withdrawal_job_is_idempotent(app, client, uploader, run_jobs, raw_s3, services):
-    user, headers = uploader()
+def test_the_withdrawal_job_is_idempotent(app, client, signed_in, run_jobs, raw_s3, stack):
+    user, headers = signed_in()
     _upload_png(client, headers, (40, 30))
     withdrawn = _withdraw(client, headers, "withdraw")
     grant_biometric_consent(client, headers)
@@ -154,14 +141,14 @@ def test_the_withdrawal_job_is_idempotent(app, client, uploader, run_jobs, raw_s
 
     assert _key_ids(app, user.id) == keys_after_first_run
     assert _capture_ids(app, user.id) == {new_id}
-    assert _objects(raw_s3, services, user.id) == {f"{user_prefix(user.id)}{new_id}"}
+    assert _objects(raw_s3, stack, user.id) == {f"{user_prefix(user.id)}{new_id}"}
     assert _content(client, headers, new_id).data == photo
 
 
 def test_each_of_two_withdrawals_destroys_only_its_own_captures(
-    app, client, uploader, run_jobs, raw_s3, services
+    app, client, signed_in, run_jobs, raw_s3, stack
 ):
-    user, headers = uploader()
+    user, headers = signed_in()
     first_id, _ = _upload_png(client, headers, (40, 30))
     first = _withdraw(client, headers, "withdraw").get_json()["job"]["id"]
     grant_biometric_consent(client, headers)
@@ -175,21 +162,21 @@ def test_each_of_two_withdrawals_destroys_only_its_own_captures(
     assert _job(app, first).result == {"captures": 1, "objects": 1}
     assert _job(app, second).result == {"captures": 1, "objects": 1}
     assert _capture_ids(app, user.id) == {third_id}
-    assert _objects(raw_s3, services, user.id) == {f"{user_prefix(user.id)}{third_id}"}
+    assert _objects(raw_s3, stack, user.id) == {f"{user_prefix(user.id)}{third_id}"}
     assert _content(client, headers, third_id).data == photo
     for gone in (first_id, second_id):
         assert client.get(f"{CAPTURES}{gone}", headers=headers).status_code == 404
 
 
 def test_an_orphan_object_from_before_the_withdrawal_is_destroyed(
-    app, client, uploader, run_jobs, raw_s3, services
+    app, client, signed_in, run_jobs, raw_s3, stack
 ):
-    user, headers = uploader()
+    user, headers = signed_in()
     _upload_png(client, headers, (40, 30))
     # An object without a row: an upload whose cleanup failed, say.
     orphan = f"{user_prefix(user.id)}{uuid.uuid4()}"
-    raw_s3.put_object(services.s3_bucket, orphan, io.BytesIO(b"ciphertext"), 10)
-    other_user, other = uploader()
+    raw_s3.put_object(stack.s3_bucket, orphan, io.BytesIO(b"ciphertext"), 10)
+    other_user, other = signed_in()
     other_id, other_photo = _upload_png(client, other, (40, 30))
 
     withdrawn = _withdraw(client, headers, "withdraw")
@@ -197,17 +184,17 @@ def test_an_orphan_object_from_before_the_withdrawal_is_destroyed(
 
     job = _job(app, withdrawn.get_json()["job"]["id"])
     assert (job.status, job.result) == ("finished", {"captures": 1, "objects": 2})
-    assert _objects(raw_s3, services, user.id) == set()
+    assert _objects(raw_s3, stack, user.id) == set()
     assert _capture_ids(app, user.id) == set()
     assert _capture_ids(app, other_user.id) == {other_id}
     assert _content(client, other, other_id).data == other_photo
 
 
 def test_a_job_queued_without_its_consent_record_still_destroys_everything(
-    app, client, uploader, run_jobs, raw_s3, services
+    app, client, signed_in, run_jobs, raw_s3, stack
 ):
     """Jobs queued before withdrawals carried their record keep their old meaning."""
-    user, headers = uploader()
+    user, headers = signed_in()
     _upload_png(client, headers, (40, 30))
     with app.app_context():
         job_id = str(outbox.submit(DESTROY_JOB, user_id=user.id).id)
@@ -218,7 +205,7 @@ def test_a_job_queued_without_its_consent_record_still_destroys_everything(
     assert _job(app, job_id).result == {"captures": 1, "objects": 1}
     assert _capture_ids(app, user.id) == set()
     assert _key_ids(app, user.id) == set()
-    assert _objects(raw_s3, services, user.id) == set()
+    assert _objects(raw_s3, stack, user.id) == set()
 
 
 def _interrupted_at(
@@ -239,9 +226,9 @@ def _interrupted_at(
 
 
 def test_an_upload_in_flight_across_withdrawal_and_new_consent_is_refused(
-    app, client, uploader, run_jobs, raw_s3, services
+    app, client, signed_in, run_jobs, raw_s3, stack
 ):
-    user, headers = uploader()
+    user, headers = signed_in()
     old_id, _ = _upload_png(client, headers, (40, 30))  # the upload below reuses this key
     statuses: list[int] = []
 
@@ -267,10 +254,10 @@ def test_an_upload_in_flight_across_withdrawal_and_new_consent_is_refused(
     assert statuses == [202, 201]
     assert response.status_code == 409, response.get_json()
     assert response.get_json()["code"] == "upload_conflict"
-    assert _objects(raw_s3, services, user.id) == {f"{user_prefix(user.id)}{old_id}"}
+    assert _objects(raw_s3, stack, user.id) == {f"{user_prefix(user.id)}{old_id}"}
     assert run_jobs() >= 1
     assert _capture_ids(app, user.id) == set()
-    assert _objects(raw_s3, services, user.id) == set()
+    assert _objects(raw_s3, stack, user.id) == set()
 
 
 def test_local_storage_lists_a_prefix_without_files_in_flight(tmp_path):
@@ -289,13 +276,13 @@ def test_local_storage_lists_a_prefix_without_files_in_flight(tmp_path):
 
 
 def test_an_export_between_consenting_again_and_the_job_holds_only_readable_captures(
-    app, client, uploader
+    app, client, signed_in
 ):
     import zipfile
 
     from irisvue.jobs.runner import execute
 
-    _, headers = uploader()
+    _, headers = signed_in()
     old_id, _ = _upload_png(client, headers, (40, 30))
     assert _withdraw(client, headers, "withdraw").status_code == 202
     grant_biometric_consent(client, headers)

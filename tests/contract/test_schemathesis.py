@@ -3,7 +3,7 @@
 The service runs as in production (gunicorn, the project's gunicorn.conf.py)
 on the test stack's PostgreSQL, Redis, S3 and SMTP; rate limits are off for
 this server only (they have their own tests), Argon2 is cheap because every
-case logs in (tests/contract/st_hooks.py) and SSE streams end after 2 s.
+case logs in (tests/support/st_hooks.py) and SSE streams end after 2 s.
 The fuzzing accounts are real: registered through the API, email verified
 with the token from the delivered email, biometric consent granted.
 
@@ -18,54 +18,39 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from collections.abc import Iterator
 
 import pytest
 import requests
 
-from tests.contract.fuzz import CONSENT_RUN, CONSENT_WRITES, Account, run_schemathesis
-from tests.ops.procs import VENV_BIN, child_env, start
-from tests.services import free_port
+from tests.support.fuzz import CONSENT_RUN, CONSENT_WRITES, Account, run_schemathesis
+from tests.support.users import CHEAP_ARGON2, PASSWORD, token_from
 
 pytestmark = pytest.mark.slow
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "10"))
 SEED = int(os.environ.get("FUZZ_SEED", "20261123"))
-PASSWORD = "violet-lantern-harbour-42"
 # Per schemathesis invocation; pytest's own timeout (300 s) bounds the test in CI.
 RUN_TIMEOUT = float(os.environ.get("FUZZ_RUN_TIMEOUT", "1800"))
 TESTED = re.compile(r"Selected: (\d+)/(\d+)\s+Tested: (\d+)")
 
 
 @pytest.fixture
-def live_server(stack_env, app, consent_documents, tmp_path):
-    """gunicorn serving the app on a free port; yields its base URL."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = child_env(
-        BIND=f"127.0.0.1:{port}",
-        WEB_CONCURRENCY="2",
-        GUNICORN_THREADS="4",
-        GUNICORN_ACCESS_LOG="off",
-        LOG_LEVEL="WARNING",
-        RATELIMIT_ENABLED="false",
-        ARGON2_TIME_COST="1",
-        ARGON2_MEMORY_COST="1024",
-        ARGON2_PARALLELISM="1",
-        SSE_MAX_STREAM_SECONDS="2",
-        SSE_POLL_SECONDS="0.2",
-    )
-    argv = [str(VENV_BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"]
-    with start(argv, env, tmp_path / "gunicorn.log") as server:
-        server.wait_ok(f"{base}/health/ready")
-        yield base
-        server.terminate()
-
-
-def _verification_token(mailbox, email: str) -> str:
-    body = mailbox.to(email)[-1].get_body(preferencelist=("plain",)).get_content()
-    found = re.search(r"code in the app: ([A-Za-z0-9_-]{20,})", body)
-    assert found, body
-    return found.group(1)
+def fuzz_server(live_server, consent_documents) -> Iterator[str]:
+    """gunicorn serving the app for the fuzzer; yields its base URL."""
+    settings = {
+        "WEB_CONCURRENCY": "2",
+        "GUNICORN_THREADS": "4",
+        "GUNICORN_ACCESS_LOG": "off",
+        "LOG_LEVEL": "WARNING",
+        "RATELIMIT_ENABLED": "false",
+        "SSE_MAX_STREAM_SECONDS": "2",
+        "SSE_POLL_SECONDS": "0.2",
+        **CHEAP_ARGON2,
+    }
+    server = live_server(ready="/health/ready", **settings)
+    yield server.base
+    server.terminate()
 
 
 def _account(base: str, mailbox, run_jobs) -> Account:
@@ -78,7 +63,7 @@ def _account(base: str, mailbox, run_jobs) -> Account:
     run_jobs()  # delivers the verification email
     verified = requests.post(
         f"{base}/api/v1/auth/verify-email",
-        json={"token": _verification_token(mailbox, email)},
+        json={"token": token_from(mailbox.to(email)[-1])},
         timeout=30,
     )
     assert verified.status_code == 200 and verified.json()["is_verified"], verified.text
@@ -103,12 +88,12 @@ def _account(base: str, mailbox, run_jobs) -> Account:
     return Account(email, PASSWORD)
 
 
-def test_every_operation_passes_every_schemathesis_check(live_server, mailbox, run_jobs, tmp_path):
-    main = _account(live_server, mailbox, run_jobs)
-    consent = _account(live_server, mailbox, run_jobs)
+def test_every_operation_passes_every_schemathesis_check(fuzz_server, mailbox, run_jobs, tmp_path):
+    main = _account(fuzz_server, mailbox, run_jobs)
+    consent = _account(fuzz_server, mailbox, run_jobs)
 
     runs = run_schemathesis(
-        live_server,
+        fuzz_server,
         main,
         consent,
         max_examples=MAX_EXAMPLES,

@@ -18,14 +18,8 @@ import sqlalchemy as sa
 from flask import Flask
 from redis import Redis
 
-from tests.faults.conftest import (
-    OwnPostgres,
-    parked_backend,
-    parking_trigger,
-    row_counts,
-    rq_job_ids,
-    unpark,
-)
+from tests.support.faults import OwnPostgres, parked_backend, parking_trigger, row_counts, unpark
+from tests.support.jobs import rq_job_ids
 
 pytestmark = pytest.mark.slow
 

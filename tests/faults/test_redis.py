@@ -18,9 +18,8 @@ from irisvue.extensions import db
 from irisvue.jobs import outbox
 from irisvue.jobs.dispatch import run_burst_worker
 from irisvue.models import Job
-from tests.conftest import reset_state
-from tests.faults.conftest import row_counts
-from tests.services import start_redis
+from tests.support.faults import row_counts
+from tests.support.stack import reset_state, start_redis
 
 pytestmark = pytest.mark.slow
 

@@ -19,10 +19,9 @@ from irisvue.extensions import db
 from irisvue.jobs import outbox
 from irisvue.jobs.dispatch import run_burst_worker
 from irisvue.models import Job
-from tests.auth.conftest import token_from
-from tests.conftest import reset_state
-from tests.faults.conftest import row_counts
-from tests.services import free_port
+from tests.support.faults import row_counts
+from tests.support.stack import free_port, reset_state
+from tests.support.users import token_from
 
 pytestmark = pytest.mark.slow
 

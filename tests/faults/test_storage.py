@@ -1,6 +1,6 @@
 """The object store goes away in the middle of an erasure.
 
-The worker's store is reached through a TCP proxy (tests/captures/faults.py) that
+The worker's store is reached through a TCP proxy (tests/support/faults.py) that
 the test cuts once the first step (key shredded, capture objects and rows
 deleted) is done: a test-only trigger parks the worker's progress commit
 (`privacy_requests.counts` with objects > 0) until the proxy is cut. The next
@@ -31,12 +31,13 @@ from irisvue.models import (
     User,
     UserKey,
 )
-from tests.captures.conftest import objects_under
-from tests.captures.faults import TcpProxy
-from tests.faults.conftest import parked_backend, parking_trigger, unpark
-from tests.privacy.test_erasure import ERASURE, PASSWORD, _account_with_data, _put_extra_object
+from tests.support.faults import TcpProxy, parked_backend, parking_trigger, unpark
+from tests.support.storage import objects_under, put_extra_object
+from tests.support.users import PASSWORD, account_with_data
 
 pytestmark = pytest.mark.slow
+
+ERASURE = "/api/v1/privacy/erasure"
 
 
 def _count(app, model, user_id: uuid.UUID) -> int:
@@ -49,17 +50,17 @@ def _count(app, model, user_id: uuid.UUID) -> int:
 
 
 def test_storage_down_mid_erasure_is_retried_and_completes_with_full_counts(
-    app, client, register, consent_documents, raw_s3, services, stack_env, mailbox, monkeypatch
+    app, client, register, consent_documents, raw_s3, stack, stack_env, mailbox, monkeypatch
 ):
-    body, headers = _account_with_data(app, client, register)
+    body, headers = account_with_data(app, client)
     user_id = uuid.UUID(body["user"]["id"])
-    bystander, _ = _account_with_data(app, client, register)
+    bystander, _ = account_with_data(app, client)
     bystander_id = uuid.UUID(bystander["user"]["id"])
-    export_key = _put_extra_object(app, user_id)
+    export_key = put_extra_object(app, user_id)
     prefix = f"users/{user_id}/"
-    assert len(objects_under(raw_s3, services.s3_bucket, prefix)) == 3
+    assert len(objects_under(raw_s3, stack.s3_bucket, prefix)) == 3
     consents = _count(app, ConsentRecord, user_id)
-    bystander_objects = objects_under(raw_s3, services.s3_bucket, f"users/{bystander_id}/")
+    bystander_objects = objects_under(raw_s3, stack.s3_bucket, f"users/{bystander_id}/")
     run_burst_worker(app)  # the registrations' emails: only the erasure is left to run
 
     response = client.post(ERASURE, json={"password": PASSWORD}, headers=headers)
@@ -70,7 +71,7 @@ def test_storage_down_mid_erasure_is_retried_and_completes_with_full_counts(
         job_id = db.session.scalar(select(Job.id).where(Job.kind == "privacy.erase"))
         db.session.remove()
 
-    proxy = TcpProxy(services.s3_endpoint)
+    proxy = TcpProxy(stack.s3_endpoint)
     monkeypatch.setenv("S3_ENDPOINT", proxy.endpoint)
     worker_app = create_app()
     worker_app.config["TESTING"] = True
@@ -103,7 +104,7 @@ def test_storage_down_mid_erasure_is_retried_and_completes_with_full_counts(
         job = db.session.get(Job, job_id)
         assert (job.status, job.error, job.attempts) == ("queued", "storage_unavailable", 1)
         db.session.remove()
-    assert objects_under(raw_s3, services.s3_bucket, prefix) == [export_key]
+    assert objects_under(raw_s3, stack.s3_bucket, prefix) == [export_key]
     assert _count(app, Capture, user_id) == 0
     assert _count(app, ConsentRecord, user_id) == consents
     assert _count(app, Session, user_id) == 1
@@ -128,7 +129,7 @@ def test_storage_down_mid_erasure_is_retried_and_completes_with_full_counts(
     assert done["status"] == "completed"
     # The totals of an uninterrupted run: 2 captures + the export archive.
     assert done["deleted"] == {"captures": 2, "consents": consents, "sessions": 1, "objects": 3}
-    assert objects_under(raw_s3, services.s3_bucket, prefix) == []
+    assert objects_under(raw_s3, stack.s3_bucket, prefix) == []
     with app.app_context():
         job = db.session.get(Job, job_id)
         assert (job.status, job.attempts, job.error) == ("finished", 2, None)
@@ -139,6 +140,4 @@ def test_storage_down_mid_erasure_is_retried_and_completes_with_full_counts(
         assert _count(app, model, user_id) == 0, model.__name__
     # The other account lost nothing.
     assert _count(app, Capture, bystander_id) == 2
-    assert objects_under(raw_s3, services.s3_bucket, f"users/{bystander_id}/") == (
-        bystander_objects
-    )
+    assert objects_under(raw_s3, stack.s3_bucket, f"users/{bystander_id}/") == (bystander_objects)

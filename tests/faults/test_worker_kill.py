@@ -1,6 +1,6 @@
 """A real `worker.py` SIGKILLed in the middle of an export, then the job retried.
 
-The erasure case is tests/privacy/test_erasure_faults.py. Here the kill lands
+The erasure case is tests/faults/test_erasure.py. Here the kill lands
 while the archive is being streamed into the store: a test-only trigger parks
 the worker's progress update (after the first capture) on an advisory lock the
 test holds, so the kill happens at a known point without any sleep.
@@ -19,14 +19,14 @@ import sqlalchemy as sa
 from irisvue.extensions import db
 from irisvue.jobs.dispatch import run_burst_worker
 from irisvue.models import Job, PrivacyRequest
-from tests.captures import conftest as captures_fixtures
-from tests.captures.conftest import jpeg_with_gps, objects_under, plain_png, upload
-from tests.faults.conftest import parked_backend, parking_trigger, row_counts, unpark
-from tests.privacy.test_erasure_faults import _kill_group, _worker, requeue_abandoned
+from tests.support.faults import parked_backend, parking_trigger, row_counts, unpark
+from tests.support.images import jpeg_with_gps, plain_png
+from tests.support.jobs import requeue_abandoned
+from tests.support.servers import kill_group, start_worker
+from tests.support.storage import objects_under
+from tests.support.uploads import upload
 
 pytestmark = pytest.mark.slow
-
-uploader = captures_fixtures.uploader  # the capture tests' fixture, shared here
 
 
 @pytest.fixture
@@ -49,9 +49,9 @@ def _job(app, job_id: uuid.UUID) -> Job:
 
 
 def test_worker_killed_mid_export_is_retried_and_stores_one_archive(
-    app, client, uploader, parked_export_progress, raw_s3, services, stack_env, tmp_path
+    app, client, signed_in, parked_export_progress, raw_s3, stack, stack_env, tmp_path
 ):
-    user, headers = uploader()
+    user, headers = signed_in()
     photos = [upload(client, headers, data) for data in (jpeg_with_gps(), plain_png())]
     assert [p.status_code for p in photos] == [201, 201]
     run_burst_worker(app)  # anything the setup queued: only the export is left
@@ -62,14 +62,14 @@ def test_worker_killed_mid_export_is_retried_and_stores_one_archive(
     before = row_counts(app)
 
     log_path = tmp_path / "worker.log"
-    proc = _worker({}, log_path, "--no-cron")
+    proc = start_worker({}, log_path, "--no-cron")
     try:
         backend = parked_backend(
             parked_export_progress,
             alive=lambda: _still_running(proc, log_path),
         )
     finally:
-        _kill_group(proc)
+        kill_group(proc)
     # The dead worker's transaction goes with it; the lock is released only then.
     parked_export_progress.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
     unpark(parked_export_progress)
@@ -77,7 +77,7 @@ def test_worker_killed_mid_export_is_retried_and_stores_one_archive(
     # Killed half-way: the job is started at its first step, no archive was stored.
     killed = _job(app, job_id)
     assert (killed.status, killed.progress, killed.attempts) == ("started", 5, 1)
-    assert objects_under(raw_s3, services.s3_bucket, exports_prefix) == []
+    assert objects_under(raw_s3, stack.s3_bucket, exports_prefix) == []
 
     requeue_abandoned(stack_env["REDIS_URL"], "exports", job_id)
     assert run_burst_worker(app) == 1
@@ -86,7 +86,7 @@ def test_worker_killed_mid_export_is_retried_and_stores_one_archive(
     assert (done["status"], done["progress"], done["error"]) == ("finished", 100, None)
     assert _job(app, job_id).attempts == 2
     # One archive, under the job's own key: the retry overwrote, never duplicated.
-    assert objects_under(raw_s3, services.s3_bucket, exports_prefix) == [
+    assert objects_under(raw_s3, stack.s3_bucket, exports_prefix) == [
         f"{exports_prefix}{job_id}.zip"
     ]
     archive = zipfile.ZipFile(

@@ -11,8 +11,7 @@ import uuid
 import pytest
 
 from irisvue.jobs import outbox
-from tests.ops.procs import VENV_BIN, child_env, http_get, start
-from tests.services import free_port
+from tests.support.servers import http_get
 
 
 def _submit(app, user, kind: str = "test.progress") -> str:
@@ -121,47 +120,43 @@ def _read_until(response: http.client.HTTPResponse, marker: bytes, timeout: floa
 
 
 @pytest.mark.slow
-def test_gunicorn_serves_requests_while_a_stream_is_open(app, make_user, auth_headers, tmp_path):
+def test_gunicorn_serves_requests_while_a_stream_is_open(app, make_user, auth_headers, live_server):
     user = make_user()
     headers = auth_headers(user)
     job_id = _submit(app, user)  # stays queued: the stream stays open
-    port = free_port()
-    env = child_env(
-        BIND=f"127.0.0.1:{port}",
+    server = live_server(
         WEB_CONCURRENCY="1",
         GUNICORN_THREADS="4",
         LOG_LEVEL="INFO",
         SSE_HEARTBEAT_SECONDS="0.5",
         SSE_MAX_STREAM_SECONDS="60",
     )
-    argv = [str(VENV_BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"]
-    with start(argv, env, tmp_path / "gunicorn.log") as server:
-        server.wait_ok(f"http://127.0.0.1:{port}/health")
-        stream = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        try:
-            stream.request("GET", f"/api/v1/jobs/{job_id}/events", headers=headers)
-            response = stream.getresponse()
-            assert response.status == 200
-            assert response.getheader("Content-Type").startswith("text/event-stream")
-            assert response.getheader("X-Accel-Buffering") == "no"
-            _read_until(response, b"event: job")
+    port = server.port
+    stream = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        stream.request("GET", f"/api/v1/jobs/{job_id}/events", headers=headers)
+        response = stream.getresponse()
+        assert response.status == 200
+        assert response.getheader("Content-Type").startswith("text/event-stream")
+        assert response.getheader("X-Accel-Buffering") == "no"
+        _read_until(response, b"event: job")
 
-            # One worker, one thread on the stream: the others still answer.
-            for _ in range(10):
-                assert http_get(f"http://127.0.0.1:{port}/health")[0] == 200
-            other = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            other.request("GET", f"/api/v1/jobs/{job_id}", headers=headers)
-            answer = other.getresponse()
-            assert answer.status == 200 and json.loads(answer.read())["status"] == "queued"
-            other.close()
+        # One worker, one thread on the stream: the others still answer.
+        for _ in range(10):
+            assert http_get(f"http://127.0.0.1:{port}/health")[0] == 200
+        other = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        other.request("GET", f"/api/v1/jobs/{job_id}", headers=headers)
+        answer = other.getresponse()
+        assert answer.status == 200 and json.loads(answer.read())["status"] == "queued"
+        other.close()
 
-            _read_until(response, b": keep-alive")  # the stream is still live
-        finally:
-            stream.close()  # the client goes away mid-stream
+        _read_until(response, b": keep-alive")  # the stream is still live
+    finally:
+        stream.close()  # the client goes away mid-stream
 
-        deadline = time.monotonic() + 15
-        while '"client_gone"' not in server.output():
-            assert time.monotonic() < deadline, server.output()[-3000:]
-            time.sleep(0.2)
-        assert server.terminate(timeout=40) == 0
+    deadline = time.monotonic() + 15
+    while '"client_gone"' not in server.output():
+        assert time.monotonic() < deadline, server.output()[-3000:]
+        time.sleep(0.2)
+    assert server.terminate(timeout=40) == 0
     assert "Traceback" not in server.output()

@@ -14,8 +14,8 @@ from irisvue.extensions import db
 from irisvue.jobs import outbox
 from irisvue.jobs.dispatch import run_burst_worker
 from irisvue.models import Job
-from tests.jobs.conftest import all_redis_bytes
-from tests.services import free_port
+from tests.support.jobs import all_redis_bytes
+from tests.support.stack import free_port
 
 BACKOFF = (1, 2)
 

@@ -9,7 +9,7 @@ from irisvue.jobs import outbox
 from irisvue.jobs.queues import get_queues
 from irisvue.mail import MailDeliveryError, render_email, send_email
 from irisvue.models import Job
-from tests.services import free_port
+from tests.support.stack import free_port
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from irisvue.jobs.dispatch import run_burst_worker
 from irisvue.jobs.registry import UnknownJobKindError, registered_kinds
 from irisvue.models import Job
 from irisvue.models.base import utcnow
-from tests.jobs.conftest import all_redis_bytes, rq_job_hash
-from tests.services import start_redis
+from tests.support.jobs import all_redis_bytes, rq_job_hash
+from tests.support.stack import start_redis
 
 
 def _submit_welcome(app, user) -> uuid.UUID:

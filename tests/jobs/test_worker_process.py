@@ -24,7 +24,7 @@ from irisvue.jobs.cron import build_scheduler
 from irisvue.jobs.runner import run_relay
 from irisvue.models import Job
 from irisvue.models.base import utcnow
-from tests.jobs.conftest import rq_job_hash
+from tests.support.jobs import rq_job_hash
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

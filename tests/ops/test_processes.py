@@ -24,7 +24,7 @@ from alembic.script import ScriptDirectory
 from redis import Redis
 from rq import Worker
 
-from tests.ops.procs import (
+from tests.support.servers import (
     HONCHO_STOPPED,
     ROOT,
     VENV_BIN,
@@ -34,7 +34,7 @@ from tests.ops.procs import (
     http_get,
     start,
 )
-from tests.services import free_port
+from tests.support.stack import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -103,8 +103,8 @@ def _head_revision() -> str:
     return head
 
 
-def test_procfile_release_migrates_an_empty_database_twice(services, stack_env, tmp_path):
-    url = sa.make_url(services.database_url)
+def test_procfile_release_migrates_an_empty_database_twice(stack, stack_env, tmp_path):
+    url = sa.make_url(stack.database_url)
     name = f"irisvue_release_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(
         url.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
@@ -181,13 +181,7 @@ def _send_until_both_workers_served(server: Server, base: str) -> tuple[int, set
     return sent, pids
 
 
-def test_gunicorn_workers_share_metrics_and_log_json_without_query(stack_env, tmp_path):
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = child_env(
-        BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="2", GUNICORN_THREADS="4", LOG_LEVEL="INFO"
-    )
-    argv = [str(VENV_BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"]
+def test_gunicorn_workers_share_metrics_and_log_json_without_query(live_server):
     # Metric directories of an arbiter that was SIGKILLed (pid gone) and of a live one.
     shm = Path("/dev/shm")
     parent = shm if os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
@@ -196,30 +190,35 @@ def test_gunicorn_workers_share_metrics_and_log_json_without_query(stack_env, tm
     orphan.mkdir()
     alive.mkdir()
     try:
-        with start(argv, env, tmp_path / "gunicorn.log") as server:
-            server.wait_ok(base + "/")  # counted under route "/", not "/health"
-            assert not orphan.exists() and alive.exists()
-            sent, pids = _send_until_both_workers_served(server, base)
+        server = live_server(
+            ready="/",  # counted under route "/", not "/health"
+            WEB_CONCURRENCY="2",
+            GUNICORN_THREADS="4",
+            LOG_LEVEL="INFO",
+        )
+        base = server.base
+        assert not orphan.exists() and alive.exists()
+        sent, pids = _send_until_both_workers_served(server, base)
 
-            # Whichever worker answers /metrics, it reports every worker's requests.
-            for _ in range(6):
-                status, body = http_get(base + "/metrics")
-                assert status == 200
-                assert _requests_counted(body, "/health") == sent
+        # Whichever worker answers /metrics, it reports every worker's requests.
+        for _ in range(6):
+            status, body = http_get(base + "/metrics")
+            assert status == 200
+            assert _requests_counted(body, "/health") == sent
 
-            # A worker that dies keeps its counts; its replacement adds to them.
-            booted = server.output().count("Booting worker")
-            os.kill(min(pids), signal.SIGKILL)
-            deadline = time.monotonic() + 30
-            while server.output().count("Booting worker") == booted:
-                assert time.monotonic() < deadline, "no replacement worker"
-                time.sleep(0.1)
-            server.wait_ok(base + "/")
-            for _ in range(4):
-                assert _requests_counted(http_get(base + "/metrics")[1], "/health") == sent
+        # A worker that dies keeps its counts; its replacement adds to them.
+        booted = server.output().count("Booting worker")
+        os.kill(min(pids), signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while server.output().count("Booting worker") == booted:
+            assert time.monotonic() < deadline, "no replacement worker"
+            time.sleep(0.1)
+        server.wait_ok(base + "/")
+        for _ in range(4):
+            assert _requests_counted(http_get(base + "/metrics")[1], "/health") == sent
 
-            code = server.terminate(timeout=40)
-            output = server.output()
+        code = server.terminate(timeout=40)
+        output = server.output()
     finally:
         alive.rmdir()
         if orphan.exists():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import uuid
 
 from redis import Redis
@@ -25,18 +24,11 @@ from irisvue.models import (
 from irisvue.privacy.retention import sweep
 from irisvue.privacy.services import erase_account, subject_hash
 from irisvue.storage import get_storage
-from tests import test_embedded
-from tests.captures.conftest import (
-    grant_biometric_consent,
-    jpeg_with_gps,
-    objects_under,
-    plain_png,
-    upload,
-)
-from tests.jobs.conftest import all_redis_bytes
+from tests.support.jobs import all_redis_bytes
+from tests.support.storage import objects_under, put_extra_object
+from tests.support.users import PASSWORD, account_with_data
 
 ERASURE = "/api/v1/privacy/erasure"
-PASSWORD = "violet-lantern-harbour-42"
 
 
 def _bearer(body: dict) -> dict[str, str]:
@@ -51,40 +43,20 @@ def _count(app, model, **where) -> int:
         return db.session.scalar(stmt)
 
 
-def _account_with_data(app, client, register, email: str | None = None):
-    """A registered, verified account with a consent and two captures."""
-    body = register(client, email=email, password=PASSWORD)
-    headers = _bearer(body)
-    with app.app_context():
-        db.session.get(User, uuid.UUID(body["user"]["id"])).is_verified = True
-        db.session.commit()
-    grant_biometric_consent(client, headers)
-    for photo in (jpeg_with_gps(), plain_png()):
-        assert upload(client, headers, photo).status_code == 201
-    return body, headers
-
-
-def _put_extra_object(app, user_id) -> str:
-    key = f"users/{user_id}/exports/{uuid.uuid4()}.zip"
-    with app.app_context():
-        get_storage().put(key, io.BytesIO(b"archive"), length=7)
-    return key
-
-
 def test_erasure_end_to_end(
-    app, client, register, consent_documents, run_jobs, raw_s3, services, stack_env
+    app, client, register, consent_documents, run_jobs, raw_s3, stack, stack_env
 ):
     email = f"erase-{uuid.uuid4().hex[:8]}@example.com"
-    body, headers = _account_with_data(app, client, register, email)
+    body, headers = account_with_data(app, client, email)
     user_id = uuid.UUID(body["user"]["id"])
-    other, other_headers = _account_with_data(app, client, register)
+    other, other_headers = account_with_data(app, client)
     other_id = uuid.UUID(other["user"]["id"])
-    _put_extra_object(app, user_id)
+    put_extra_object(app, user_id)
     login = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
     assert login.status_code == 200
     second_device = _bearer(login.get_json())
     prefix = f"users/{user_id}/"
-    assert len(objects_under(raw_s3, services.s3_bucket, prefix)) == 3
+    assert len(objects_under(raw_s3, stack.s3_bucket, prefix)) == 3
     consents = _count(app, ConsentRecord, user_id=user_id)
     assert consents >= 1
 
@@ -114,8 +86,8 @@ def test_erasure_end_to_end(
     assert email not in status.get_data(as_text=True)
     assert str(user_id) not in status.get_data(as_text=True)
 
-    assert objects_under(raw_s3, services.s3_bucket, prefix) == []
-    assert len(objects_under(raw_s3, services.s3_bucket, f"users/{other_id}/")) == 2
+    assert objects_under(raw_s3, stack.s3_bucket, prefix) == []
+    assert len(objects_under(raw_s3, stack.s3_bucket, f"users/{other_id}/")) == 2
     for model in (Capture, ConsentRecord, Session, EmailToken, UserKey, AuditEvent, Job):
         assert _count(app, model, user_id=user_id) == 0, model.__name__
     assert _count(app, User, id=user_id) == 0
@@ -152,7 +124,7 @@ def test_erasure_end_to_end(
 def test_rerunning_a_completed_erasure_is_a_no_op(
     app, client, register, consent_documents, run_jobs
 ):
-    _, headers = _account_with_data(app, client, register)
+    _, headers = account_with_data(app, client)
     receipt = client.post(ERASURE, json={"password": PASSWORD}, headers=headers).get_json()
     run_jobs()
     first = client.get(receipt["status_url"]).get_json()
@@ -244,9 +216,6 @@ def test_unknown_receipt_is_404(client):
     assert response.get_json()["code"] == "erasure_not_found"
 
 
-embedded_env = test_embedded.embedded_env  # the embedded-stack tests' fixture, shared
-
-
 def test_embedded_stack_erases_inline_on_sqlite(embedded_env, register):
     """No Redis, no S3, SQLite: the job runs in the request and the receipt is final at once."""
     import flask_migrate
@@ -260,7 +229,7 @@ def test_embedded_stack_erases_inline_on_sqlite(embedded_env, register):
         email = f"embedded-{uuid.uuid4().hex[:8]}@example.com"
         body = register(client, email=email, password=PASSWORD)
         user_id = uuid.UUID(body["user"]["id"])
-        key = _put_extra_object(application, user_id)
+        key = put_extra_object(application, user_id)
 
         response = client.post(ERASURE, json={"password": PASSWORD}, headers=_bearer(body))
         assert response.status_code == 202, response.get_json()

@@ -17,19 +17,11 @@ from irisvue.models import Job
 from irisvue.models.base import utcnow
 from irisvue.models.privacy import PrivacyRequest
 from irisvue.privacy import export_services
-from tests.captures import conftest as captures_fixtures
-from tests.captures.conftest import (
-    CAPTURES,
-    jpeg_with_gps,
-    objects_under,
-    plain_png,
-    png_with_metadata,
-    read_object,
-    upload,
-)
+from tests.support.images import jpeg_with_gps, plain_png, png_with_metadata
+from tests.support.storage import objects_under, read_object
+from tests.support.uploads import CAPTURES, upload
 
 # Fixtures of the capture tests, shared here.
-uploader = captures_fixtures.uploader
 
 
 EXPORT = "/api/v1/privacy/export"
@@ -48,8 +40,8 @@ def finished_export(client, headers, run_jobs) -> dict:
     return job
 
 
-def test_export_end_to_end(app, client, uploader, run_jobs, raw_s3, services):
-    user, headers = uploader()
+def test_export_end_to_end(app, client, signed_in, run_jobs, raw_s3, stack):
+    user, headers = signed_in()
     stored = {}
     for data, name, ctype in (
         (jpeg_with_gps(), "a.jpg", "image/jpeg"),
@@ -85,12 +77,12 @@ def test_export_end_to_end(app, client, uploader, run_jobs, raw_s3, services):
 
     # The bucket holds ciphertext only, SSE-S3 as configured.
     key = f"{export_prefix(user.id)}{job['id']}.zip"
-    assert objects_under(raw_s3, services.s3_bucket, export_prefix(user.id)) == [key]
-    raw = read_object(raw_s3, services.s3_bucket, key)
+    assert objects_under(raw_s3, stack.s3_bucket, export_prefix(user.id)) == [key]
+    raw = read_object(raw_s3, stack.s3_bucket, key)
     assert not raw.startswith(b"PK")
     assert b"account.json" not in raw and user.email.encode() not in raw
     assert (
-        raw_s3.stat_object(services.s3_bucket, key).metadata.get("x-amz-server-side-encryption")
+        raw_s3.stat_object(stack.s3_bucket, key).metadata.get("x-amz-server-side-encryption")
         == "AES256"
     )
 

@@ -9,17 +9,11 @@ import tracemalloc
 import pytest
 from minio.helpers import MIN_PART_SIZE
 
-from tests.captures import conftest as captures_fixtures
-from tests.captures.conftest import (
-    BigPng,
-    MiB,
-    StreamedBody,
-    multipart_chunks,
-    post_streamed,
-)
+from tests.support.images import BigPng
+from tests.support.storage import MiB
+from tests.support.uploads import StreamedBody, multipart_chunks, post_streamed
 
 # Fixtures of the capture tests, shared here.
-uploader = captures_fixtures.uploader
 
 
 EXPORT = "/api/v1/privacy/export"
@@ -53,8 +47,8 @@ def _export_peak(client, headers, run_jobs) -> tuple[int, int]:
     return peak - baseline, job["result"]["size"]
 
 
-def test_export_peak_memory_is_flat_in_the_number_of_captures(client, uploader, run_jobs):
-    _, headers = uploader()
+def test_export_peak_memory_is_flat_in_the_number_of_captures(client, signed_in, run_jobs):
+    _, headers = signed_in()
     _upload(client, headers, 1, start=1)
     _export_peak(client, headers, run_jobs)  # warm-up: imports, pools, first-use caches
 

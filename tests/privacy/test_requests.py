@@ -9,7 +9,7 @@ from irisvue.extensions import db
 from irisvue.models import PrivacyRequest
 from irisvue.models.base import utcnow
 from irisvue.privacy.services import complete_request, open_request, pending_request
-from tests.consent.conftest import record
+from tests.support.consent import record
 
 
 def _open(app, user, kind="export", **kwargs) -> PrivacyRequest:

@@ -15,10 +15,9 @@ from irisvue.jobs.cron import build_scheduler
 from irisvue.models import Capture, EmailToken, Session, User, UserKey
 from irisvue.models.base import utcnow
 from irisvue.privacy.retention import sweep
-from tests.captures import conftest as captures_conftest
-from tests.captures.conftest import objects_under, plain_png, upload, user_prefix
-
-uploader = captures_conftest.uploader
+from tests.support.images import plain_png
+from tests.support.storage import objects_under, user_prefix
+from tests.support.uploads import CAPTURES, upload
 
 
 def _count(app, model, user_id: uuid.UUID) -> int:
@@ -34,9 +33,9 @@ def _age(app, user_id: uuid.UUID, days: int) -> None:
         db.session.commit()
 
 
-def test_sweep_destroys_biometrics_of_inactive_users_only(app, client, uploader, raw_s3, services):
-    old, old_headers = uploader()
-    recent, recent_headers = uploader()
+def test_sweep_destroys_biometrics_of_inactive_users_only(app, client, signed_in, raw_s3, stack):
+    old, old_headers = signed_in()
+    recent, recent_headers = signed_in()
     for headers in (old_headers, old_headers, recent_headers):
         assert upload(client, headers, plain_png()).status_code == 201
     _age(app, old.id, 1096)
@@ -47,14 +46,14 @@ def test_sweep_destroys_biometrics_of_inactive_users_only(app, client, uploader,
     assert (counts["users"], counts["captures"], counts["objects"]) == (1, 2, 2)
     assert _count(app, Capture, old.id) == 0
     assert _count(app, UserKey, old.id) == 0
-    assert objects_under(raw_s3, services.s3_bucket, user_prefix(old.id)) == []
+    assert objects_under(raw_s3, stack.s3_bucket, user_prefix(old.id)) == []
     # The account itself stays; only its biometric data is gone.
     with app.app_context():
         assert db.session.get(User, old.id) is not None
     assert _count(app, Capture, recent.id) == 1
     assert _count(app, UserKey, recent.id) == 1
-    assert len(objects_under(raw_s3, services.s3_bucket, user_prefix(recent.id))) == 1
-    assert client.get(f"{captures_conftest.CAPTURES}", headers=recent_headers).status_code == 200
+    assert len(objects_under(raw_s3, stack.s3_bucket, user_prefix(recent.id))) == 1
+    assert client.get(f"{CAPTURES}", headers=recent_headers).status_code == 200
 
     with app.app_context():  # idempotent: nothing left to do
         again = sweep()
@@ -118,8 +117,8 @@ def test_sweep_is_a_daily_cron_job(app, stack_env):
         redis.close()
 
 
-def test_sweep_runs_through_a_real_worker(app, client, uploader, stack_env, run_jobs):
-    old, headers = uploader()
+def test_sweep_runs_through_a_real_worker(app, client, signed_in, stack_env, run_jobs):
+    old, headers = signed_in()
     assert upload(client, headers, plain_png()).status_code == 201
     _age(app, old.id, 2000)
     redis = Redis.from_url(stack_env["REDIS_URL"])
@@ -139,8 +138,8 @@ def test_sweep_runs_through_a_real_worker(app, client, uploader, stack_env, run_
     assert _count(app, Capture, old.id) == 0
 
 
-def test_cli_sweep(app, client, uploader):
-    old, headers = uploader()
+def test_cli_sweep(app, client, signed_in):
+    old, headers = signed_in()
     assert upload(client, headers, plain_png()).status_code == 201
     _age(app, old.id, 1100)
     result = app.test_cli_runner().invoke(args=["privacy", "sweep"])

@@ -2,34 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from flask import Flask
 
 from irisvue.storage import STORAGE_EXTENSION, LocalStorage, S3Storage, Storage
-from tests.services import TestServices
-
-MiB = 1024 * 1024
-
-
-def pattern(size: int, chunk: int = 64 * 1024, seed: bytes = b"irisvue") -> Iterator[bytes]:
-    """`size` deterministic bytes as a generator of chunks (no len(), no file)."""
-    block = hashlib.sha256(seed).digest() * (chunk // 32)
-    sent = 0
-    while sent < size:
-        piece = block[: min(chunk, size - sent)]
-        sent += len(piece)
-        yield piece
-
-
-def pattern_sha256(size: int) -> str:
-    digest = hashlib.sha256()
-    for piece in pattern(size):
-        digest.update(piece)
-    return digest.hexdigest()
+from tests.support.stack import Stack
 
 
 @pytest.fixture
@@ -40,13 +19,13 @@ def s3_store(app: Flask) -> S3Storage:
 
 
 @pytest.fixture
-def bare_s3_store(services: TestServices) -> S3Storage:
+def bare_s3_store(stack: Stack) -> S3Storage:
     """Our S3 backend on the run's endpoint without an app (no database work per test)."""
     return S3Storage(
-        services.s3_endpoint,
-        services.s3_access_key,
-        services.s3_secret_key,
-        services.s3_bucket,
+        stack.s3_endpoint,
+        stack.s3_access_key,
+        stack.s3_secret_key,
+        stack.s3_bucket,
         region="us-east-1",
         sse=True,
     )

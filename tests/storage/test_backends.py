@@ -8,7 +8,7 @@ import io
 import pytest
 
 from irisvue.storage import ObjectNotFound, StorageError
-from tests.storage.conftest import MiB, pattern, pattern_sha256
+from tests.support.storage import MiB, pattern, pattern_sha256
 
 
 class StreamBrokeError(Exception):

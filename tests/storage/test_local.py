@@ -9,8 +9,7 @@ import pytest
 
 from irisvue import create_app
 from irisvue.storage import STORAGE_EXTENSION, LocalStorage, StorageError
-from tests.storage.conftest import MiB, pattern
-from tests.storage.test_backends import StreamBrokeError, failing_stream
+from tests.support.storage import MiB, StreamBrokeError, failing_stream, pattern
 
 
 def all_files(root) -> list[str]:

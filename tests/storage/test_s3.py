@@ -15,15 +15,14 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from irisvue.storage import S3Storage, StorageError
-from tests.storage.conftest import MiB, pattern, pattern_sha256
-from tests.storage.test_backends import StreamBrokeError, failing_stream
+from tests.support.storage import MiB, StreamBrokeError, failing_stream, pattern, pattern_sha256
 
 
-def own_store(services, bucket: str, **options) -> S3Storage:
+def own_store(stack, bucket: str, **options) -> S3Storage:
     return S3Storage(
-        services.s3_endpoint,
-        services.s3_access_key,
-        services.s3_secret_key,
+        stack.s3_endpoint,
+        stack.s3_access_key,
+        stack.s3_secret_key,
         bucket,
         region="us-east-1",
         **options,
@@ -49,7 +48,7 @@ def test_streamed_put_really_reaches_the_endpoint_as_multipart(s3_store, raw_s3,
     assert digest.hexdigest() == pattern_sha256(size)
 
 
-def test_sse_s3_is_requested_when_configured(s3_store, raw_s3, services, prefix):
+def test_sse_s3_is_requested_when_configured(s3_store, raw_s3, stack, prefix):
     key = f"{prefix}encrypted.bin"
     s3_store.put(key, pattern(1024))
 
@@ -59,7 +58,7 @@ def test_sse_s3_is_requested_when_configured(s3_store, raw_s3, services, prefix)
     assert info is not None and info.sse == "AES256"
 
     # The header comes from our request, not from a bucket default.
-    plain = own_store(services, s3_store.bucket, sse=False)
+    plain = own_store(stack, s3_store.bucket, sse=False)
     plain.put(f"{prefix}plain.bin", pattern(1024))
     meta = raw_s3.stat_object(s3_store.bucket, f"{prefix}plain.bin").metadata
     assert meta.get("x-amz-server-side-encryption") is None
@@ -75,7 +74,7 @@ def test_content_type_is_stored(s3_store, raw_s3, prefix):
         assert reader.content_type == "image/png"
 
 
-def test_presigned_get_serves_the_bytes_for_a_limited_time(s3_store, services, prefix):
+def test_presigned_get_serves_the_bytes_for_a_limited_time(s3_store, stack, prefix):
     key = f"{prefix}export.zip"
     s3_store.put(key, [b"export bytes"])
     before = datetime.now(UTC).replace(microsecond=0)
@@ -90,7 +89,7 @@ def test_presigned_get_serves_the_bytes_for_a_limited_time(s3_store, services, p
     query = parse_qs(urlsplit(url).query)
     assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
     assert query["X-Amz-Expires"] == ["300"]
-    assert query["X-Amz-Credential"][0].startswith(f"{services.s3_access_key}/")
+    assert query["X-Amz-Credential"][0].startswith(f"{stack.s3_access_key}/")
     signed_at = datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     assert before <= signed_at <= datetime.now(UTC)
     assert query["X-Amz-Signature"][0]
@@ -134,9 +133,9 @@ def test_delete_prefix_in_batches(s3_store, raw_s3, prefix):
     print(f"delete_prefix of {count} objects: {elapsed:.2f}s")
 
 
-def test_bucket_is_created_lazily_on_first_use(services, raw_s3):
+def test_bucket_is_created_lazily_on_first_use(stack, raw_s3):
     bucket = f"irisvue-lazy-{uuid.uuid4().hex[:8]}"
-    store = own_store(services, bucket)  # construction touches nothing
+    store = own_store(stack, bucket)  # construction touches nothing
     assert not raw_s3.bucket_exists(bucket)
 
     store.put("a/b", [b"hello"])

@@ -1,4 +1,9 @@
-"""Real server processes for the ops tests: start, wait for HTTP, stop, clean up."""
+"""Real server processes: start, wait for HTTP, stop, clean up.
+
+`gunicorn()` is the one way a test runs the service as production does
+(the project's gunicorn.conf.py on a free loopback port); the `live_server`
+fixture is built on it. `start()` runs any other command (honcho, the worker).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,21 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from flask import Flask
+from werkzeug.serving import make_server
+
+from tests.support.stack import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -144,3 +156,68 @@ def honcho_children(server: Server, names: set[str], timeout: float = 20.0) -> d
             break
         time.sleep(0.1)
     raise AssertionError(f"honcho did not start {names}:\n{server.output()}")
+
+
+GUNICORN = [str(VENV_BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"]
+
+
+@dataclass
+class LiveServer(Server):
+    """gunicorn serving the app on 127.0.0.1:`port`."""
+
+    port: int = 0
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def connect(self) -> socket.socket:
+        return socket.create_connection(("127.0.0.1", self.port), timeout=30)
+
+
+@contextlib.contextmanager
+def gunicorn(log: Path, *, ready: str = "/health", **settings: str) -> Iterator[LiveServer]:
+    """gunicorn with the test stack's environment plus `settings`, answering 200 on `ready`.
+
+    Whatever is still running when the block ends is killed.
+    """
+    port = free_port()
+    env = child_env(BIND=f"127.0.0.1:{port}", **settings)
+    with start(GUNICORN, env, log) as server:
+        live = LiveServer(server.proc, server.log, server.extra_groups, port=port)
+        live.wait_ok(f"{live.base}{ready}")
+        yield live
+
+
+@contextlib.contextmanager
+def serve_in_thread(app: Flask) -> Iterator[int]:
+    """The app on a real HTTP server on 127.0.0.1 (a thread of this process); yields the port."""
+    port = free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield port
+    finally:
+        server.shutdown()
+        thread.join(10)
+        server.server_close()
+
+
+def start_worker(extra_env: dict[str, str], log_path: Path, *args: str) -> subprocess.Popen:
+    """`python worker.py *args` from the repository root, in a process group of its own."""
+    with log_path.open("ab") as log_file:
+        return subprocess.Popen(
+            [sys.executable, "worker.py", *args],
+            cwd=ROOT,
+            env={**os.environ, **extra_env},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # the work horse joins the group: one killpg kills both
+        )
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(10)

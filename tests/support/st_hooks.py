@@ -6,7 +6,7 @@ fuzzing account from the environment (`FUZZ_BASE_URL`, `FUZZ_EMAIL`,
 logout-all, DELETE /sessions/{id}), so a token shared by the whole run would
 turn every later case into a 401. Logging in per case keeps each case
 independent of the ones before it, without excluding any operation from
-fuzzing. (Consent writes run as an account of their own: tests/contract/fuzz.py.)
+fuzzing. (Consent writes run as an account of their own: tests/support/fuzz.py.)
 
 The upload's `file` part is documented as `image/jpeg, image/png`; the server
 decides by the bytes. schemathesis has no generator for those media types in

@@ -14,19 +14,12 @@ from irisvue import create_app
 from irisvue.extensions import db
 from irisvue.jobs.dispatch import run_burst_worker
 from irisvue.models import Job
-from tests.captures import conftest as captures_fixtures
-from tests.captures.conftest import (
-    BigPng,
-    MiB,
-    StreamedBody,
-    multipart_chunks,
-    objects_under,
-    post_streamed,
-)
-from tests.captures.faults import TcpProxy
+from tests.support.faults import TcpProxy
+from tests.support.images import BigPng
+from tests.support.storage import MiB, objects_under
+from tests.support.uploads import StreamedBody, multipart_chunks, post_streamed
 
 # Fixtures of the capture tests, shared here.
-uploader = captures_fixtures.uploader
 
 
 EXPORT = "/api/v1/privacy/export"
@@ -64,10 +57,10 @@ def _row(app, job_id: uuid.UUID) -> Job:
 
 
 def test_storage_down_mid_export_fails_with_a_code_and_leaves_no_archive(
-    app, uploader, monkeypatch, services, raw_s3
+    app, signed_in, monkeypatch, stack, raw_s3
 ):
-    user, headers = uploader()
-    proxy = CuttingProxy(services.s3_endpoint, limit=7 * MiB)
+    user, headers = signed_in()
+    proxy = CuttingProxy(stack.s3_endpoint, limit=7 * MiB)
     try:
         monkeypatch.setenv("S3_ENDPOINT", proxy.endpoint)
         monkeypatch.setenv("JOB_MAX_RETRIES", "1")
@@ -102,7 +95,7 @@ def test_storage_down_mid_export_fails_with_a_code_and_leaves_no_archive(
     assert (job["status"], job["error"], job["result"]) == ("failed", "storage_unavailable", None)
     assert job["finished_at"] is not None
     # The store itself never went away: no archive, complete or partial, is in it.
-    assert objects_under(raw_s3, services.s3_bucket, f"users/{user.id}/exports/") == []
+    assert objects_under(raw_s3, stack.s3_bucket, f"users/{user.id}/exports/") == []
 
 
 def test_redis_down_at_request_time_export_runs_after_relay(
@@ -110,8 +103,7 @@ def test_redis_down_at_request_time_export_runs_after_relay(
 ):
     """The outbox holds an export requested while Redis is unreachable; nothing is lost."""
     from irisvue.jobs import outbox
-    from tests.conftest import reset_state
-    from tests.services import start_redis
+    from tests.support.stack import reset_state, start_redis
 
     redis_server = start_redis(tmp_path)
     app = create_app({"REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/0"})

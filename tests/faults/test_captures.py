@@ -13,19 +13,11 @@ from sqlalchemy import func, select, text
 from irisvue import create_app
 from irisvue.extensions import db
 from irisvue.models import Capture
-from tests.captures.conftest import (
-    BigPng,
-    MiB,
-    StreamedBody,
-    jpeg_with_gps,
-    multipart_chunks,
-    objects_under,
-    post_streamed,
-    upload,
-    user_prefix,
-)
-from tests.captures.faults import TcpProxy
-from tests.services import start_s3
+from tests.support.faults import TcpProxy
+from tests.support.images import BigPng, jpeg_with_gps
+from tests.support.stack import start_s3
+from tests.support.storage import MiB, objects_under, user_prefix
+from tests.support.uploads import StreamedBody, multipart_chunks, post_streamed, upload
 
 
 def _captures(app, user_id: uuid.UUID) -> int:
@@ -57,9 +49,9 @@ def _interrupted_at(png: BigPng, limit: int, interrupt: Callable[[], None]) -> S
 
 @pytest.mark.slow
 def test_storage_stopped_mid_upload_is_503_and_leaves_nothing(
-    app, uploader, monkeypatch, tmp_path, services
+    app, signed_in, monkeypatch, tmp_path, stack
 ):
-    user, headers = uploader()
+    user, headers = signed_in()
     s3 = start_s3(tmp_path)
     try:
         monkeypatch.setenv("S3_ENDPOINT", f"127.0.0.1:{s3.port}")
@@ -76,22 +68,22 @@ def test_storage_stopped_mid_upload_is_503_and_leaves_nothing(
         s3.start(timeout=60)
         raw = Minio(
             f"127.0.0.1:{s3.port}",
-            services.s3_access_key,
-            services.s3_secret_key,
+            stack.s3_access_key,
+            stack.s3_secret_key,
             secure=False,
             region="us-east-1",
         )
         # (moto keeps no state across a restart; the proxy test below checks a store that does.)
-        assert objects_under(raw, services.s3_bucket, user_prefix(user.id)) == []
+        assert objects_under(raw, stack.s3_bucket, user_prefix(user.id)) == []
     finally:
         s3.stop()
 
 
 def test_store_unreachable_mid_upload_is_503_and_leaves_no_object(
-    app, uploader, monkeypatch, services, raw_s3
+    app, signed_in, monkeypatch, stack, raw_s3
 ):
-    user, headers = uploader()
-    proxy = TcpProxy(services.s3_endpoint)
+    user, headers = signed_in()
+    proxy = TcpProxy(stack.s3_endpoint)
     try:
         monkeypatch.setenv("S3_ENDPOINT", proxy.endpoint)
         own = create_app()
@@ -107,7 +99,7 @@ def test_store_unreachable_mid_upload_is_503_and_leaves_no_object(
         proxy.cut()
     assert _captures(app, user.id) == 0
     # The store itself never went away: it holds no object of the failed upload.
-    assert objects_under(raw_s3, services.s3_bucket, user_prefix(user.id)) == []
+    assert objects_under(raw_s3, stack.s3_bucket, user_prefix(user.id)) == []
 
 
 @pytest.fixture
@@ -131,20 +123,20 @@ def refuse_capture_rows(app):
 
 
 def test_database_failure_after_the_put_deletes_the_object(
-    app, client, uploader, refuse_capture_rows, raw_s3, services
+    app, client, signed_in, refuse_capture_rows, raw_s3, stack
 ):
-    user, headers = uploader()
+    user, headers = signed_in()
 
     response = upload(client, headers, jpeg_with_gps())
 
     assert response.status_code == 500
     assert response.get_json()["code"] == "internal_error"
     assert _captures(app, user.id) == 0
-    assert objects_under(raw_s3, services.s3_bucket, user_prefix(user.id)) == []
+    assert objects_under(raw_s3, stack.s3_bucket, user_prefix(user.id)) == []
 
 
-def test_withdrawal_during_an_upload_discards_it(app, client, uploader, raw_s3, services):
-    user, headers = uploader()
+def test_withdrawal_during_an_upload_discards_it(app, client, signed_in, raw_s3, stack):
+    user, headers = signed_in()
     outcome: dict[str, int] = {}
 
     def withdraw() -> None:
@@ -167,4 +159,4 @@ def test_withdrawal_during_an_upload_discards_it(app, client, uploader, raw_s3, 
     assert response.status_code == 403
     assert response.get_json()["code"] == "consent_required"
     assert _captures(app, user.id) == 0
-    assert objects_under(raw_s3, services.s3_bucket, user_prefix(user.id)) == []
+    assert objects_under(raw_s3, stack.s3_bucket, user_prefix(user.id)) == []

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
-from redis import Redis
-from rq import Queue
-from rq.registry import ScheduledJobRegistry, StartedJobRegistry
-from rq.serializers import JSONSerializer
 from sqlalchemy import func, select
 
 from irisvue import create_app
@@ -31,13 +24,18 @@ from irisvue.models import (
     User,
     UserKey,
 )
-from tests.captures.conftest import objects_under
-from tests.conftest import reset_state
-from tests.privacy.test_erasure import ERASURE, PASSWORD, _account_with_data, _bearer
-from tests.services import start_redis
+from tests.support.jobs import requeue_abandoned
+from tests.support.servers import ROOT, kill_group, start_worker
+from tests.support.stack import reset_state, start_redis
+from tests.support.storage import objects_under
+from tests.support.users import PASSWORD, account_with_data
 
-ROOT = Path(__file__).resolve().parents[2]
+ERASURE = "/api/v1/privacy/erasure"
 pytestmark = pytest.mark.slow
+
+
+def _bearer(body: dict) -> dict[str, str]:
+    return {"Authorization": f"Bearer {body['access_token']}"}
 
 
 def _scalar(app, stmt):
@@ -45,20 +43,6 @@ def _scalar(app, stmt):
         value = db.session.scalar(stmt)
         db.session.remove()
         return value
-
-
-def requeue_abandoned(redis_url: str, queue_name: str, job_id: object) -> None:
-    """RQ's abandoned-job handling (what any worker's maintenance does once the dead
-    horse's heartbeat expires), then the retry it schedules, made due now."""
-    redis = Redis.from_url(redis_url)
-    try:
-        queue = Queue(queue_name, connection=redis, serializer=JSONSerializer)
-        StartedJobRegistry(queue=queue).cleanup(timestamp=time.time() + 3600)
-        scheduled = ScheduledJobRegistry(queue=queue)
-        assert str(job_id) in scheduled.get_job_ids()
-        scheduled.requeue(str(job_id))
-    finally:
-        redis.close()
 
 
 def test_redis_down_at_request_time_then_relay(stack_env, register, consent_documents, tmp_path):
@@ -91,28 +75,10 @@ def test_redis_down_at_request_time_then_relay(stack_env, register, consent_docu
         reset_state(app)
 
 
-def _worker(extra_env: dict[str, str], log_path: Path, *args: str) -> subprocess.Popen:
-    with log_path.open("ab") as log_file:
-        return subprocess.Popen(
-            [sys.executable, "worker.py", *args],
-            cwd=ROOT,
-            env={**os.environ, **extra_env},
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # the work horse joins the group: one killpg kills both
-        )
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(10)
-
-
 def test_worker_killed_mid_erasure_then_completes(
-    app, client, register, consent_documents, raw_s3, services, stack_env, tmp_path
+    app, client, register, consent_documents, raw_s3, stack, stack_env, tmp_path
 ):
-    body, headers = _account_with_data(app, client, register)
+    body, headers = account_with_data(app, client)
     user_id = uuid.UUID(body["user"]["id"])
     consents = _scalar(
         app, select(func.count()).select_from(ConsentRecord).where(ConsentRecord.user_id == user_id)
@@ -124,7 +90,7 @@ def test_worker_killed_mid_erasure_then_completes(
 
     log_path = tmp_path / "worker.log"
     # Test-only pause between crypto-shredding and deleting rows: the kill lands there.
-    proc = _worker({"ERASURE_TEST_PAUSE_SECONDS": "120"}, log_path, "--no-cron")
+    proc = start_worker({"ERASURE_TEST_PAUSE_SECONDS": "120"}, log_path, "--no-cron")
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -135,7 +101,7 @@ def test_worker_killed_mid_erasure_then_completes(
             time.sleep(0.2)
         assert key_gone, log_path.read_text()[-2000:]
     finally:
-        _kill_group(proc)
+        kill_group(proc)
 
     # Killed half-way: the key is shredded, the account's rows are all still there.
     assert _scalar(app, select(User.id).where(User.id == user_id)) == user_id
@@ -173,4 +139,4 @@ def test_worker_killed_mid_erasure_then_completes(
             assert db.session.scalar(count) == 0
         assert db.session.get(User, user_id) is None
         db.session.remove()
-    assert objects_under(raw_s3, services.s3_bucket, f"users/{user_id}/") == []
+    assert objects_under(raw_s3, stack.s3_bucket, f"users/{user_id}/") == []

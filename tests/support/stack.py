@@ -1,4 +1,4 @@
-"""Throwaway PostgreSQL, Redis and S3 servers for one test run.
+"""The test stack: throwaway PostgreSQL, Redis, S3 and SMTP servers for one run.
 
 Each is taken from the environment when given (TEST_DATABASE_URL,
 TEST_REDIS_URL, TEST_S3_ENDPOINT) and otherwise started here: PostgreSQL from
@@ -9,7 +9,9 @@ database and bucket; servers started here die with the run.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -26,6 +28,26 @@ from email.policy import default as default_policy
 from pathlib import Path
 
 import sqlalchemy as sa
+from flask import Flask
+
+# Everything that would switch a part of the app away from the embedded stack.
+STACK_VARIABLES = (
+    "IRISVUE_ENV",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "S3_ENDPOINT",
+    "S3_ACCESS_KEY",
+    "S3_SECRET_KEY",
+    "S3_BUCKET_NAME",
+    "S3_SSE",
+    "S3_REGION",
+    "SECRET_KEY",
+    "JWT_SECRET_KEY",
+    "MASTER_KEYS",
+    "SMTP_HOST",
+    "SMTP_PORT",
+    "CORS_ORIGINS",
+)
 
 
 def free_port() -> int:
@@ -179,7 +201,9 @@ class PostgresCluster:
 
 
 @dataclass
-class TestServices:
+class Stack:
+    """Where the run's servers listen; `redis` and `s3` are set when started here."""
+
     database_url: str
     redis_url: str
     s3_endpoint: str
@@ -192,7 +216,7 @@ class TestServices:
     s3: ManagedProcess | None = None
 
 
-def provision() -> tuple[TestServices, PostgresCluster]:
+def provision() -> tuple[Stack, PostgresCluster]:
     workdir = Path(tempfile.mkdtemp(prefix="irisvue-test-"))
     cluster = PostgresCluster(os.environ.get("TEST_DATABASE_URL"), workdir)
     database_url = cluster.create_database()
@@ -211,7 +235,7 @@ def provision() -> tuple[TestServices, PostgresCluster]:
 
     mailbox = Mailbox()
     mailbox.start()
-    services = TestServices(
+    stack = Stack(
         mailbox=mailbox,
         database_url=database_url,
         redis_url=redis_url,
@@ -223,19 +247,60 @@ def provision() -> tuple[TestServices, PostgresCluster]:
         redis=redis_proc,
         s3=s3_proc,
     )
-    return services, cluster
+    return stack, cluster
 
 
-def teardown(services: TestServices, cluster: PostgresCluster) -> None:
-    services.mailbox.stop()
-    for proc in (services.redis, services.s3):
+def teardown(stack: Stack, cluster: PostgresCluster) -> None:
+    stack.mailbox.stop()
+    for proc in (stack.redis, stack.s3):
         if proc is not None:
             proc.stop()
     try:
-        cluster.drop_database(services.database_url)
+        cluster.drop_database(stack.database_url)
     finally:
         cluster.close()
-        shutil.rmtree(services.workdir, ignore_errors=True)
+        shutil.rmtree(stack.workdir, ignore_errors=True)
+
+
+def stack_environment(stack: Stack, instance_path: Path) -> dict[str, str]:
+    """The environment of the full stack, as production would set it."""
+    return {
+        "IRISVUE_ENV": "development",
+        "IRISVUE_INSTANCE_PATH": str(instance_path),
+        "DATABASE_URL": stack.database_url,
+        "REDIS_URL": stack.redis_url,
+        "S3_ENDPOINT": stack.s3_endpoint,
+        "S3_ACCESS_KEY": stack.s3_access_key,
+        "S3_SECRET_KEY": stack.s3_secret_key,
+        "S3_BUCKET_NAME": stack.s3_bucket,
+        "S3_SSE": "s3",
+        "S3_REGION": "us-east-1",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "JWT_SECRET_KEY": secrets.token_urlsafe(48),
+        "MASTER_KEYS": f"test1:{secrets.token_urlsafe(32)}",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(stack.mailbox.port),
+        "MAIL_FROM": "IrisVue <no-reply@irisvue.test>",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def reset_state(app: Flask) -> None:
+    """Per-test isolation by truncation: tests may commit, workers may write."""
+    from irisvue.extensions import db
+
+    with app.app_context():
+        db.session.remove()
+        tables = [t.name for t in db.metadata.sorted_tables]
+        if tables:
+            quoted = ", ".join(f'"{name}"' for name in tables)
+            with db.engine.begin() as conn:
+                conn.execute(sa.text(f"TRUNCATE TABLE {quoted} RESTART IDENTITY CASCADE"))
+        db.engine.dispose()
+        redis = app.extensions.get("irisvue.redis")
+        if redis is not None:
+            with contextlib.suppress(Exception):
+                redis.flushdb()
 
 
 class Mailbox:

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from irisvue.storage import S3Storage, StorageError, StorageUnavailable
-from tests.services import ManagedProcess, start_s3
+from tests.support.stack import ManagedProcess, start_s3
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from irisvue import create_app
-from tests.services import ManagedProcess, free_port, start_redis, start_s3
+from tests.support.stack import ManagedProcess, free_port, start_redis, start_s3
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,6 @@
 """Runs schemathesis (the `st` CLI) against a live IrisVue with every check it has.
 
-Shared by tests/contract/test_schemathesis.py (bounded, for CI) and
+Used by tests/contract/test_schemathesis.py (bounded, for CI) and
 scripts/fuzz (longer). The CLI, not schemathesis' pytest plugin: the plugin
 does not work with pytest 9.
 
@@ -8,7 +8,7 @@ Two invocations, each as its own fuzzing account, because recording a consent
 decision or withdrawing one destroys the account's biometric data: run in the
 same account as the capture endpoints, a refusal fuzzed at any moment would
 turn every later read of an earlier capture into a (correct) 410. Everything
-else shares the first account; tests/contract/st_hooks.py logs in afresh for
+else shares the first account; tests/support/st_hooks.py logs in afresh for
 each case, so logout, logout-all and session revocation are fuzzed too.
 """
 

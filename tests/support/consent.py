@@ -1,0 +1,46 @@
+"""Recording consent through the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.testing import FlaskClient
+
+CONSENTS = "/api/v1/consents/"
+
+
+def record(
+    client: FlaskClient,
+    headers: dict[str, str],
+    consent_type: str = "data_processing",
+    jurisdiction: str = "gdpr",
+    *,
+    granted: bool = True,
+    version: int = 1,
+    **extra: Any,
+):
+    body = {
+        "consent_type": consent_type,
+        "jurisdiction": jurisdiction,
+        "granted": granted,
+        "document_version": version,
+        **extra,
+    }
+    return client.post(CONSENTS, json=body, headers=headers)
+
+
+def grant_biometric_consent(client: FlaskClient, headers: dict[str, str]) -> None:
+    documents = client.get(
+        f"{CONSENTS}documents", query_string={"type": "biometric_capture", "jurisdiction": "bipa"}
+    ).get_json()["items"]
+    response = client.post(
+        CONSENTS,
+        json={
+            "consent_type": "biometric_capture",
+            "jurisdiction": "bipa",
+            "granted": True,
+            "document_version": documents[0]["version"],
+        },
+        headers=headers,
+    )
+    assert response.status_code == 201, response.get_json()
