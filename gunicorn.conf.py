@@ -20,6 +20,10 @@ Every value comes from the environment (defaults in brackets):
 Access log lines are JSON with the path only: the query string, the Referer and
 the Authorization header are never logged, because they can carry tokens.
 Put secrets in headers or the body, never in a path segment.
+
+gunicorn internals, version-fenced (pyproject bounds gunicorn below 27.1):
+`glogging.Logger._set_handler` (JsonLogger) and `req.unreader.sock`
+(pre_request); see tests/test_dependency_fences.py.
 """
 
 from __future__ import annotations

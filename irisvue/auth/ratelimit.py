@@ -6,6 +6,9 @@ so an outage weakens the limits to per process but never removes them. It
 probes Redis again with exponential backoff and switches back on its own.
 
 Keys that name an account are keyed hashes, so Redis holds no email address.
+
+`Limiter._storage_dead` (private, no public reset) is version-fenced:
+tests/test_dependency_fences.py; pyproject bounds flask-limiter below 4.2.
 """
 
 from __future__ import annotations

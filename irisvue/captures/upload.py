@@ -3,7 +3,8 @@
 `request.files` is never touched: Werkzeug spools large files to temporary
 files, and the plaintext of a biometric photo must not reach the disk. The
 body is parsed incrementally from `request.stream` with Werkzeug's sans-IO
-`MultipartDecoder`, so the pipeline
+`MultipartDecoder` (undocumented: fenced in tests/test_dependency_fences.py),
+so the pipeline
 
     request.stream → file part (size limit) → sniff → strip → sha256/size → encryption
 

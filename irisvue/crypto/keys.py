@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import tink
 from tink import aead, secret_key_access, streaming_aead
-from tink.proto import aes_gcm_pb2, tink_pb2
+from tink.proto import aes_gcm_pb2, tink_pb2  # fenced: tests/test_dependency_fences.py
 
 from irisvue.config import ConfigError
 

@@ -6,6 +6,11 @@ attribute is only resolved, never passed on). Our workers read JSON only, so a
 pickled cron job would fail to load in them, and accepting pickle would let
 whoever can write to Redis run code in the worker. `JSONCronJob` is the same
 enqueue with the JSON serializer, and `JSONCronScheduler` registers those.
+
+rq internals, version-fenced (pyproject bounds rq below 3.1): the copied body
+of `CronJob.enqueue` (its source hash), `CronScheduler._cron_jobs`,
+`rq.cron_job_registry.add` and `rq.defaults.DEFAULT_CRON_JOB_HISTORY_*`; see
+tests/test_dependency_fences.py, which also says when the copy can go.
 """
 
 from __future__ import annotations

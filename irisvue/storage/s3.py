@@ -13,9 +13,10 @@ import certifi
 import structlog
 import urllib3
 from minio import Minio
+from minio.credentials import StaticProvider
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
-from minio.helpers import MIN_PART_SIZE, genheaders
+from minio.helpers import MIN_PART_SIZE  # fenced: tests/test_dependency_fences.py
 from minio.sse import SseS3
 from urllib3.util import Retry, Timeout
 
@@ -110,12 +111,16 @@ class S3Storage:
         main = _pool(Timeout(connect=connect_timeout, read=read_timeout), retries, max_connections)
         probe_limits = Timeout(connect=min(connect_timeout, probe_timeout), read=probe_timeout)
         probe = _pool(probe_limits, False, 2)
-        credentials = {"access_key": access_key or None, "secret_key": secret_key or None}
+        if access_key and not secret_key:
+            raise ValueError("secret key must be provided with access key")  # as Minio() says
+        # Kept, with the pool, for PartUpload, which signs and sends its own requests.
+        self._credentials = StaticProvider(access_key, secret_key) if access_key else None
+        self._http = main
         self._client = Minio(
-            endpoint, **credentials, secure=secure, region=region, http_client=main
+            endpoint, secure=secure, region=region, http_client=main, credentials=self._credentials
         )
         self._probe = Minio(
-            endpoint, **credentials, secure=secure, region=region, http_client=probe
+            endpoint, secure=secure, region=region, http_client=probe, credentials=self._credentials
         )
         self._bucket_ready = False
         self._lock = threading.Lock()
@@ -178,9 +183,17 @@ class S3Storage:
         validate_key(key)
         self._ready()
         source = UploadSource(stream)
-        headers = genheaders(None, self._sse, None, None, False)
+        headers = dict(self._sse.headers()) if self._sse else {}
         headers["Content-Type"] = content_type or DEFAULT_CONTENT_TYPE
-        upload = PartUpload(self._client, self.bucket, key, headers, self.part_size)
+        upload = PartUpload(
+            self._client,
+            self.bucket,
+            key,
+            headers,
+            self.part_size,
+            http=self._http,
+            credentials=self._credentials,
+        )
         with self._errors("put", source):
             etag, version_id = upload.run(source, length)
         return PutResult(key, source.count, etag, version_id)

@@ -14,9 +14,17 @@ as it is written, so the next part fills while the previous one is still on
 the wire. Memory per upload is the pool (part size + 2 slabs = 7 MiB), not
 two parts (10 MiB), whatever the object's size.
 
-Requests are signed with minio's own signer and sent through its HTTP pool;
-a part whose body was already released cannot be re-sent, so part requests
-are not retried: a failure aborts the whole upload, like any other.
+Requests are signed with minio's own signer and sent through the HTTP pool
+the client was built with; a part whose body was already released cannot be
+re-sent, so part requests are not retried: a failure aborts the whole upload,
+like any other.
+
+Private minio API, version-fenced (pyproject bounds minio below the next minor):
+`Minio._create_multipart_upload`, `_complete_multipart_upload`,
+`_abort_multipart_upload`, `_get_region`, `_base_url` (`BaseURL.build`),
+`_user_agent`, and the undocumented `minio.signer.sign_v4_s3`,
+`minio.datatypes.Part`, `S3Error.fromxml`. Each has a test in
+tests/test_dependency_fences.py that names what to re-check when minio changes it.
 """
 
 from __future__ import annotations
@@ -27,16 +35,17 @@ import queue
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlunsplit
 
 import structlog
 from minio import Minio
+from minio.credentials import Provider
 from minio.datatypes import Part
 from minio.error import S3Error, ServerError
 from minio.signer import sign_v4_s3
-from minio.time import to_amz_date, utcnow
-from urllib3 import BaseHTTPResponse, HTTPHeaderDict
+from urllib3 import BaseHTTPResponse, HTTPHeaderDict, PoolManager
 
 from irisvue.storage.base import StorageError, UploadSource
 
@@ -107,9 +116,20 @@ class PartUpload:
     """One object upload: a single PUT when it fits one part, else multipart."""
 
     def __init__(
-        self, client: Minio, bucket: str, key: str, headers: dict[str, str], part_size: int
+        self,
+        client: Minio,
+        bucket: str,
+        key: str,
+        headers: dict[str, str],
+        part_size: int,
+        *,
+        http: PoolManager,
+        credentials: Provider | None,
     ) -> None:
+        """`http` and `credentials` are the pool and provider `client` was built with."""
         self._client = client
+        self._http = http
+        self._credentials = credentials
         self._bucket = bucket
         self._key = key
         self._headers = headers
@@ -215,7 +235,7 @@ class PartUpload:
             object_name=self._key,
             query_params=query,
         )
-        date = utcnow()
+        date = datetime.now(UTC)
         sha256 = part.sha256.hexdigest()
         headers = {
             **headers,
@@ -223,9 +243,9 @@ class PartUpload:
             "User-Agent": client._user_agent,
             "Content-Length": str(part.size),
             "x-amz-content-sha256": sha256,
-            "x-amz-date": to_amz_date(date),
+            "x-amz-date": date.strftime("%Y%m%dT%H%M%SZ"),
         }
-        creds = client._provider.retrieve() if client._provider else None
+        creds = self._credentials.retrieve() if self._credentials else None
         if creds:
             headers = sign_v4_s3(
                 method="PUT",
@@ -237,7 +257,7 @@ class PartUpload:
                 date=date,
             )
         # On failure the slabs not yet written stay taken: the upload is over.
-        response = client._http.urlopen(
+        response = self._http.urlopen(
             "PUT",
             urlunsplit(url),
             body=self._body(part),
