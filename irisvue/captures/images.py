@@ -6,13 +6,17 @@ untouched (nothing is decoded or re-encoded). They keep an allowlist of what
 decoders need and drop everything else, so a new kind of metadata is dropped
 by default:
 
-* JPEG: APP0 (JFIF), APP2 ICC_PROFILE, APP14 Adobe and every non-APP marker
-  segment are kept; every other APPn (APP1 Exif/XMP, APP13 IPTC/Photoshop,
-  APP2 MPF/FlashPix, ...) and COM are dropped, as is anything after EOI
-  (phones append motion videos and trailers there).
-* PNG: critical chunks and the ancillary chunks that affect rendering or
-  animation are kept; eXIf, tEXt, zTXt, iTXt, tIME and unknown ancillary
-  chunks are dropped, as is anything after IEND.
+* JPEG: APP0 JFIF (rewritten without its thumbnail), APP2 ICC_PROFILE, APP14
+  Adobe and every non-APP marker segment are kept; an APP1 Exif block is
+  replaced by a minimal one holding only its Orientation (0x0112) when that is
+  not 1, so phone photos stored sideways still display upright; every other
+  APPn (XMP, APP0 JFXX thumbnails, APP13 IPTC/Photoshop, APP2 MPF/FlashPix,
+  ...) and COM are dropped, as is anything after EOI (phones append motion
+  videos and trailers there).
+* PNG: IHDR, PLTE, IDAT, IEND and the ancillary chunks that affect rendering
+  or animation are kept; eXIf, tEXt, zTXt, iTXt, tIME and unknown ancillary
+  chunks are dropped, as is anything after IEND; an unknown critical chunk
+  (one a decoder may not skip) makes the file invalid.
 
 A file that breaks its format's structure raises `InvalidImageError`.
 """
@@ -20,6 +24,8 @@ A file that breaks its format's structure raises `InvalidImageError`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+
+from irisvue.captures.exif import EXIF_ID, exif_orientation, orientation_segment
 
 JPEG = "image/jpeg"
 PNG = "image/png"
@@ -30,12 +36,15 @@ _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _SOI, _EOI, _SOS, _COM = 0xD8, 0xD9, 0xDA, 0xFE
 _RST = range(0xD0, 0xD8)
 _STANDALONE = {0x01, *_RST}  # markers without a length field
-_APP0, _APP2, _APP14, _APP15 = 0xE0, 0xE2, 0xEE, 0xEF
+_APP0, _APP1, _APP2, _APP14, _APP15 = 0xE0, 0xE1, 0xE2, 0xEE, 0xEF
+_JFIF_ID = b"JFIF\x00"
+_JFIF_FIELDS = 14  # identifier, version, units, densities, thumbnail width and height
 _ICC_ID = b"ICC_PROFILE\x00"
 _ADOBE_ID = b"Adobe"
 _APP_ID_BYTES = len(_ICC_ID)
 
 _PNG_MAX_CHUNK = 2**31 - 1
+_PNG_CRITICAL = frozenset({b"IHDR", b"PLTE", b"IDAT", b"IEND"})
 _PNG_KEEP_ANCILLARY = frozenset(
     {
         b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT", b"bKGD", b"hIST", b"pHYs",
@@ -46,6 +55,10 @@ _PNG_KEEP_ANCILLARY = frozenset(
 
 class InvalidImageError(ValueError):
     """The bytes start like a JPEG or PNG but do not follow its structure."""
+
+
+class UnsupportedImageError(InvalidImageError):
+    """A well-formed file using a feature we cannot vouch for (a PNG's unknown critical chunk)."""
 
 
 def sniff(head: bytes) -> str | None:
@@ -109,13 +122,43 @@ class _Source:
 
 
 def _keep_app_segment(marker: int, ident: bytes) -> bool:
-    if marker == _APP0:
-        return True
     if marker == _APP2:
         return ident.startswith(_ICC_ID)
     if marker == _APP14:
         return ident.startswith(_ADOBE_ID)
     return False
+
+
+def _jfif_segment(body: bytes) -> bytes:
+    """A JFIF APP0 segment with the source's version and density, and no thumbnail."""
+    fields = body[: _JFIF_FIELDS - 2] + b"\x00\x00"
+    return b"\xff\xe0" + (len(fields) + 2).to_bytes(2, "big") + fields
+
+
+def _app_segment(src: _Source, marker: int, body: int) -> Iterator[bytes]:
+    """What an APPn or COM segment becomes: kept, rewritten or dropped."""
+    if marker == _APP0:
+        head = src.exact(min(body, _JFIF_FIELDS))
+        src.skip(body - len(head))
+        if head.startswith(_JFIF_ID) and len(head) == _JFIF_FIELDS:
+            yield _jfif_segment(head)  # JFXX (thumbnail extension) and others: dropped
+        return
+    if marker == _APP1:
+        head = src.exact(min(body, len(EXIF_ID)))
+        if head == EXIF_ID:
+            # One segment is at most 64 KiB: small enough to read whole.
+            orientation = exif_orientation(head + src.exact(body - len(head)))
+            if orientation not in (None, 1):
+                yield orientation_segment(orientation)
+        else:
+            src.skip(body - len(head))
+        return
+    ident = src.exact(min(body, _APP_ID_BYTES))
+    if marker != _COM and _keep_app_segment(marker, ident):
+        yield bytes((0xFF, marker)) + (body + 2).to_bytes(2, "big") + ident
+        yield from src.take(body - len(ident))
+    else:
+        src.skip(body - len(ident))
 
 
 def _entropy_coded(src: _Source) -> Iterator[bytes]:
@@ -149,7 +192,8 @@ def _entropy_coded(src: _Source) -> Iterator[bytes]:
 
 
 def strip_jpeg(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """The JPEG without Exif/XMP/IPTC/comments; pixel data passes unchanged."""
+    """The JPEG without Exif (but its Orientation)/XMP/IPTC/comments/thumbnails;
+    pixel data passes unchanged."""
     src = _Source(chunks)
     if src.exact(2) != b"\xff\xd8":
         raise InvalidImageError("not a JPEG")
@@ -175,12 +219,7 @@ def strip_jpeg(chunks: Iterable[bytes]) -> Iterator[bytes]:
             raise InvalidImageError("invalid JPEG segment length")
         body = length - 2
         if _APP0 <= marker <= _APP15 or marker == _COM:
-            ident = src.exact(min(body, _APP_ID_BYTES))
-            if marker != _COM and _keep_app_segment(marker, ident):
-                yield bytes((0xFF, marker)) + length_bytes + ident
-                yield from src.take(body - len(ident))
-            else:
-                src.skip(body - len(ident))
+            yield from _app_segment(src, marker, body)
             continue
         yield bytes((0xFF, marker)) + length_bytes
         yield from src.take(body)
@@ -189,7 +228,8 @@ def strip_jpeg(chunks: Iterable[bytes]) -> Iterator[bytes]:
 
 
 def strip_png(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """The PNG without eXIf/text/time or unknown ancillary chunks; image data unchanged."""
+    """The PNG without eXIf/text/time or unknown ancillary chunks; image data unchanged.
+    An unknown critical chunk is refused: decoders must not skip it."""
     src = _Source(chunks)
     if src.exact(len(_PNG_MAGIC)) != _PNG_MAGIC:
         raise InvalidImageError("not a PNG")
@@ -205,6 +245,8 @@ def strip_png(chunks: Iterable[bytes]) -> Iterator[bytes]:
             raise InvalidImageError("a PNG starts with IHDR")
         first = False
         critical = chunk_type[:1].isupper()
+        if critical and chunk_type not in _PNG_CRITICAL:
+            raise UnsupportedImageError("unknown critical PNG chunk")
         if critical or chunk_type in _PNG_KEEP_ANCILLARY:
             yield header
             yield from src.take(length + 4)  # data and CRC

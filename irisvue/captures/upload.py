@@ -30,6 +30,7 @@ from irisvue.captures.images import (
     JPEG,
     SNIFF_BYTES,
     InvalidImageError,
+    UnsupportedImageError,
     sniff,
     strip_jpeg,
     strip_png,
@@ -178,6 +179,10 @@ class Measured:
 def _invalid_image_as_422(chunks: Iterator[bytes], media_type: str) -> Iterator[bytes]:
     try:
         yield from chunks
+    except UnsupportedImageError as exc:
+        raise APIError(
+            415, "unsupported_media_type", "The PNG uses a critical chunk this service cannot read."
+        ) from exc
     except InvalidImageError as exc:
         kind = "JPEG" if media_type == JPEG else "PNG"
         raise APIError(

@@ -2,7 +2,8 @@
 
 Destroys the biometric data of users inactive for BIOMETRIC_RETENTION_DAYS
 (BIPA §15(a): at most three years after the last interaction), spent email
-tokens and dead sessions, and expired export archives. Every step is
+tokens and dead sessions, expired export archives and audit events older than
+AUDIT_RETENTION_DAYS (pseudonymous, but personal data all the same). Every step is
 idempotent, so a sweep interrupted half-way is simply run again. It logs
 counts, never who.
 """
@@ -13,13 +14,13 @@ from datetime import timedelta
 
 import structlog
 from flask import current_app
-from sqlalchemy import or_, select
+from sqlalchemy import delete, or_, select
 
 from irisvue.auth.services import purge_spent_credentials
 from irisvue.captures.destruction import destroy_biometrics
 from irisvue.extensions import db
 from irisvue.jobs.runner import app_context
-from irisvue.models import Capture, User, UserKey
+from irisvue.models import AuditEvent, Capture, User, UserKey
 from irisvue.models.base import utcnow
 from irisvue.privacy.export_services import purge_expired_exports
 
@@ -56,11 +57,20 @@ def purge_inactive_biometrics() -> dict[str, int]:
             totals["objects"] += destroyed["objects"]
 
 
+def purge_old_audit_events() -> int:
+    """Delete audit events older than AUDIT_RETENTION_DAYS; returns how many."""
+    cutoff = utcnow() - timedelta(days=int(current_app.config["AUDIT_RETENTION_DAYS"]))
+    deleted = db.session.execute(delete(AuditEvent).where(AuditEvent.created_at < cutoff))
+    db.session.commit()
+    return deleted.rowcount or 0
+
+
 def sweep() -> dict[str, int]:
     """Run every retention rule once; returns the counts (what it logs too)."""
     counts = purge_inactive_biometrics()
     counts.update(purge_spent_credentials())
     counts["exports"] = purge_expired_exports()
+    counts["audit_events"] = purge_old_audit_events()
     log.info("retention_sweep", **counts)
     return counts
 

@@ -1,4 +1,5 @@
-"""The retention sweep: inactive users' biometrics, spent credentials, expired exports."""
+"""The retention sweep: inactive users' biometrics, spent credentials, expired exports,
+old audit events."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 from sqlalchemy import func, select
 
+from irisvue import create_app
 from irisvue.extensions import db
 from irisvue.jobs.cron import build_scheduler
-from irisvue.models import Capture, EmailToken, Session, User, UserKey
+from irisvue.models import AuditEvent, Capture, EmailToken, Session, User, UserKey
 from irisvue.models.base import utcnow
 from irisvue.privacy.retention import sweep
 from tests.support.images import plain_png
@@ -147,3 +149,45 @@ def test_cli_sweep(app, client, signed_in):
     assert "users=1 captures=1 objects=1" in result.output
     assert str(old.id) not in result.output and old.email not in result.output
     assert _count(app, Capture, old.id) == 0
+
+
+def test_sweep_deletes_audit_events_past_their_retention(app, make_user, monkeypatch):
+    monkeypatch.setenv("AUDIT_RETENTION_DAYS", "30")
+    user = make_user()
+    now = utcnow()
+    with app.app_context():
+        for days in (400, 31, 29, 0):
+            db.session.add(
+                AuditEvent(
+                    user_id=user.id,
+                    event="login_failed",
+                    details={"age": days},
+                    created_at=now - timedelta(days=days),
+                )
+            )
+        db.session.commit()
+    short = create_app()  # reads AUDIT_RETENTION_DAYS=30
+    with short.app_context():
+        assert short.config["AUDIT_RETENTION_DAYS"] == 30
+        assert sweep()["audit_events"] == 2
+        ages = sorted(e.details["age"] for e in db.session.scalars(select(AuditEvent)))
+        assert ages == [0, 29]
+        assert sweep()["audit_events"] == 0
+
+
+def test_audit_events_are_kept_a_year_by_default(app, make_user):
+    user = make_user()
+    with app.app_context():
+        assert app.config["AUDIT_RETENTION_DAYS"] == 365
+        for days in (366, 364):
+            db.session.add(
+                AuditEvent(
+                    user_id=user.id,
+                    event="login_failed",
+                    details={"age": days},
+                    created_at=utcnow() - timedelta(days=days),
+                )
+            )
+        db.session.commit()
+        assert sweep()["audit_events"] == 1
+        assert [e.details["age"] for e in db.session.scalars(select(AuditEvent))] == [364]

@@ -142,3 +142,39 @@ class BigPng:
             digest.update(chunk)
             size += len(chunk)
         return size, digest.hexdigest()
+
+
+def jpeg_sideways(orientation: int = 6, size: tuple[int, int] = (96, 64)) -> bytes:
+    """A phone-style JPEG: pixels stored sideways, Exif Orientation plus GPS and device tags."""
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = orientation
+    exif[ExifTags.Base.Make] = "IrisCam"
+    exif[ExifTags.Base.Model] = GPS_MODEL
+    exif[ExifTags.Base.DateTime] = "2026:11:23 09:30:00"
+    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    gps[ExifTags.GPS.GPSLatitudeRef] = "N"
+    gps[ExifTags.GPS.GPSLatitude] = (41.0, 52.0, 55.0)
+    out = io.BytesIO()
+    gradient(size).save(out, "JPEG", quality=92, exif=exif)
+    return out.getvalue()
+
+
+def jpeg_with_jfxx_thumbnail() -> bytes:
+    """A JFIF JPEG that also carries an APP0 JFXX extension with a JPEG thumbnail."""
+    thumb = io.BytesIO()
+    gradient((16, 16)).save(thumb, "JPEG", quality=50)
+    body = b"JFXX\x00\x10" + thumb.getvalue()
+    segment = b"\xff\xe0" + struct.pack(">H", len(body) + 2) + body
+    main = io.BytesIO()
+    gradient().save(main, "JPEG", quality=92)
+    data = main.getvalue()
+    jfif_end = 4 + struct.unpack(">H", data[4:6])[0]  # SOI, then the JFIF APP0 segment
+    assert data[6:11] == b"JFIF\x00"
+    return data[:jfif_end] + segment + data[jfif_end:]
+
+
+def png_with_critical_chunk(chunk_type: bytes = b"ZaRk") -> bytes:
+    """A valid PNG plus an unknown critical chunk (upper-case first letter) after IHDR."""
+    data = plain_png()
+    ihdr_end = 8 + 8 + 13 + 4
+    return data[:ihdr_end] + png_chunk(chunk_type, b"must be understood") + data[ihdr_end:]
