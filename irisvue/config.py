@@ -140,6 +140,8 @@ def from_env(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "SECRET_KEY": secret_key,
         "JWT_SECRET_KEY": jwt_secret,
         "MASTER_KEYS": parse_master_keys(master_keys_raw) if master_keys_raw else [],
+        # `id:secret,...` (first keys new consent records); parsed by irisvue.consent.keys.
+        "LEDGER_KEYS": env.get("LEDGER_KEYS", "").strip(),
         "SQLALCHEMY_DATABASE_URI": database_url,
         "REDIS_URL": redis_url,
         "S3_ENDPOINT": s3_endpoint,
@@ -166,6 +168,7 @@ def from_env(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "MAX_JSON_KB": env_int(env, "MAX_JSON_KB", 64),
         "BIOMETRIC_RETENTION_DAYS": env_int(env, "BIOMETRIC_RETENTION_DAYS", 1095),
         "EXPORT_RETENTION_DAYS": env_int(env, "EXPORT_RETENTION_DAYS", 7),
+        "AUDIT_RETENTION_DAYS": env_int(env, "AUDIT_RETENTION_DAYS", 365),
         "EXPORT_LINK_TTL_SECONDS": env_int(env, "EXPORT_LINK_TTL_SECONDS", 24 * 3600),
         "SSE_HEARTBEAT_SECONDS": env_float(env, "SSE_HEARTBEAT_SECONDS", 15.0),
         "SSE_MAX_STREAM_SECONDS": env_float(env, "SSE_MAX_STREAM_SECONDS", 300.0),

@@ -1,25 +1,36 @@
-"""The ledger's hash chain: canonical serialisation, hashing and verification.
+"""The ledger's hash chain: canonical serialisation, keyed hashing, head anchor, verification.
 
-record_hash = SHA-256 over the canonical JSON of every field of the record
-(except record_hash itself) including prev_hash, the previous record's hash.
-Changing any field, removing or reordering a record therefore breaks the chain
-from that point on. Changing the serialisation is a new HASH_VERSION: old
-records keep verifying under the version they were written with.
+record_hash covers the canonical JSON of every field of the record (except
+record_hash itself) including prev_hash, the previous record's hash, so
+changing any field, removing or reordering a record breaks the chain from that
+point on. Two hash versions exist, told apart by `key_id`:
+
+* version 1 (key_id NULL, written before revision 0006): plain SHA-256;
+* version 2 (key_id set): HMAC-SHA256 under the ledger key of that id, with
+  the version and key id inside the hashed bytes. Without the key nobody can
+  recompute a chain after rewriting it.
+
+The chain's end is pinned outside it by the user's head (ConsentHead): an
+HMAC over (user, seq, record_hash) of the newest record, so deleting the
+newest records is seen too. A version 1 record after a version 2 one is never
+valid (a downgrade to unkeyed hashes is a rewrite).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from irisvue.models.consent import ConsentRecord
+from irisvue.models.consent import ConsentHead, ConsentRecord
 
 GENESIS_HASH = "0" * 64
-HASH_VERSION = 1
+HASH_VERSION = 2  # what new records are written with
+_HEAD_DOMAIN = b"irisvue:consent-head:v1\x00"
 
 
 def _timestamp(value: datetime | None) -> str | None:
@@ -33,7 +44,7 @@ def _timestamp(value: datetime | None) -> str | None:
 def canonical_bytes(record: ConsentRecord) -> bytes:
     """The exact bytes hashed for a record: sorted keys, no whitespace, UTF-8."""
     fields: dict[str, Any] = {
-        "v": HASH_VERSION,
+        "v": 2 if record.key_id else 1,
         "id": str(record.id),
         "user_id": str(record.user_id),
         "seq": record.seq,
@@ -50,11 +61,27 @@ def canonical_bytes(record: ConsentRecord) -> bytes:
         "document_sha256": record.document_sha256,
         "prev_hash": record.prev_hash,
     }
+    if record.key_id:
+        fields["key_id"] = record.key_id
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def compute_hash(record: ConsentRecord) -> str:
+def compute_hash(record: ConsentRecord, key: bytes | None = None) -> str:
+    """Version 2 (HMAC under `key`) when the record names a key id, else version 1."""
+    if record.key_id:
+        if key is None:
+            raise ValueError("a keyed record needs its ledger key")
+        return hmac.new(key, canonical_bytes(record), hashlib.sha256).hexdigest()
     return hashlib.sha256(canonical_bytes(record)).hexdigest()
+
+
+def head_mac(key: bytes, user_id: object, seq: int, record_hash: str, key_id: str) -> str:
+    message = json.dumps(
+        {"user_id": str(user_id), "seq": seq, "record_hash": record_hash, "key_id": key_id},
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode()
+    return hmac.new(key, _HEAD_DOMAIN + message, hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -67,27 +94,61 @@ class ChainReport:
     broken_at_seq: int | None = None
     broken_record_id: str | None = None
     # seq_gap: a record is missing; prev_hash_mismatch: a link was rewritten;
-    # hash_mismatch: the record's own fields were altered.
+    # hash_mismatch: the record's own fields (or its hash) were altered;
+    # unknown_key: the record names a ledger key this server does not hold;
+    # head_mismatch: the chain does not end where its anchored head says (newest
+    # records deleted, or the head itself forged or missing).
     reason: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def verify_chain(records: Iterable[ConsentRecord]) -> ChainReport:
-    """Checks sequence, links and hashes; `records` must be ordered by seq."""
+def _record_break(
+    record: ConsentRecord,
+    expected_seq: int,
+    expected_prev: str,
+    keyed_before: bool,
+    keys: Mapping[str, bytes],
+) -> str | None:
+    if record.seq != expected_seq:
+        return "seq_gap"
+    if record.prev_hash != expected_prev:
+        return "prev_hash_mismatch"
+    if record.key_id is None:
+        if keyed_before:
+            return "hash_mismatch"
+        return None if compute_hash(record) == record.record_hash else "hash_mismatch"
+    key = keys.get(record.key_id)
+    if key is None:
+        return "unknown_key"
+    if hmac.compare_digest(compute_hash(record, key), record.record_hash):
+        return None
+    return "hash_mismatch"
+
+
+def head_is_valid(head: ConsentHead, keys: Mapping[str, bytes]) -> bool:
+    key = keys.get(head.key_id)
+    if key is None:
+        return False
+    expected = head_mac(key, head.user_id, head.seq, head.record_hash, head.key_id)
+    return hmac.compare_digest(expected, head.mac)
+
+
+def verify_chain(
+    records: Iterable[ConsentRecord],
+    keys: Mapping[str, bytes],
+    head: ConsentHead | None,
+) -> ChainReport:
+    """Checks sequence, links, hashes and the anchored head; `records` ordered by seq."""
     expected_prev = GENESIS_HASH
     expected_seq = 1
     count = 0
+    keyed = False
+    last: ConsentRecord | None = None
     for record in records:
         count += 1
-        reason = None
-        if record.seq != expected_seq:
-            reason = "seq_gap"
-        elif record.prev_hash != expected_prev:
-            reason = "prev_hash_mismatch"
-        elif compute_hash(record) != record.record_hash:
-            reason = "hash_mismatch"
+        reason = _record_break(record, expected_seq, expected_prev, keyed, keys)
         if reason:
             return ChainReport(
                 intact=False,
@@ -96,6 +157,25 @@ def verify_chain(records: Iterable[ConsentRecord]) -> ChainReport:
                 broken_record_id=str(record.id),
                 reason=reason,
             )
+        keyed = keyed or record.key_id is not None
         expected_prev = record.record_hash
         expected_seq += 1
+        last = record
+    anchored = head is not None and head_is_valid(head, keys)
+    if last is None:
+        # Nothing to anchor; a head without records means they were all deleted.
+        intact = head is None
+    else:
+        intact = (
+            anchored
+            and head is not None
+            and (head.seq, head.record_hash) == (last.seq, last.record_hash)
+        )
+    if not intact:
+        return ChainReport(
+            intact=False,
+            checked=count,
+            broken_at_seq=expected_seq,  # where the missing (or forged) head is
+            reason="head_mismatch",
+        )
     return ChainReport(intact=True, checked=count, head_hash=expected_prev if count else None)

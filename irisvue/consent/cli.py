@@ -36,7 +36,7 @@ def load_documents_command(directory: Path | None) -> None:
 @click.argument("user_id", type=click.UUID)
 def verify_command(user_id: uuid.UUID) -> None:
     """Verify a user's consent hash chain; exits 1 when it is broken."""
-    from irisvue.consent.services import verify
+    from irisvue.consent.anchor import verify
 
     report = verify(user_id)
     if report.intact:

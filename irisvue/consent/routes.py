@@ -6,7 +6,7 @@ from flask import Response, request
 from flask.views import MethodView
 
 from irisvue.api import ApiBlueprint, current_user_id
-from irisvue.consent import services
+from irisvue.consent import anchor, services
 from irisvue.consent.documents import current_documents
 from irisvue.consent.schemas import (
     ConsentCreateSchema,
@@ -123,5 +123,5 @@ class ConsentHistoryViews(MethodView):
         )
         body: dict[str, Any] = {"items": items, "next_cursor": next_after}
         if args["verify"]:
-            body["verification"] = services.verify(user_id).as_dict()
+            body["verification"] = anchor.verify(user_id).as_dict()
         return body

@@ -182,7 +182,16 @@ class ChainReportSchema(Schema):
     broken_record_id = fields.String(allow_none=True)
     reason = fields.String(
         allow_none=True,
-        metadata={"enum": ["seq_gap", "prev_hash_mismatch", "hash_mismatch", None]},
+        metadata={
+            "enum": [
+                "seq_gap",
+                "prev_hash_mismatch",
+                "hash_mismatch",
+                "unknown_key",
+                "head_mismatch",
+                None,
+            ]
+        },
     )
 
 

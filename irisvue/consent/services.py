@@ -1,4 +1,5 @@
-"""The consent ledger: append, withdraw, current state, history and verification.
+"""The consent ledger: append, withdraw, current state and history (verification,
+the head anchor and erasure live in irisvue.consent.anchor).
 
 Records are only ever inserted. Appends for one user are serialised by a lock
 on the user's row (PostgreSQL), with the unique (user_id, seq) constraint as
@@ -8,17 +9,17 @@ the backstop that turns a lost race into a retry instead of a forked chain.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import structlog
 from flask import current_app
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
-from irisvue.consent.chain import GENESIS_HASH, ChainReport, compute_hash, verify_chain
+from irisvue.consent.anchor import advance_head
+from irisvue.consent.chain import GENESIS_HASH, compute_hash
 from irisvue.consent.documents import DEFAULT_LOCALE, current_document
+from irisvue.consent.keys import current_keys
 from irisvue.consent.signals import biometric_consent_withdrawn
 from irisvue.errors import APIError
 from irisvue.extensions import db
@@ -33,7 +34,6 @@ BIOMETRIC = "biometric_capture"
 USER_AGENT_MAX = 256
 IP_MAX = 45
 APPEND_ATTEMPTS = 3
-_SET_ERASURE = text("SET LOCAL irisvue.erasure = 'on'")
 
 
 @dataclass(frozen=True)
@@ -100,9 +100,12 @@ def _append(user_id: uuid.UUID, entry: _Entry) -> ConsentRecord:
         document_sha256=entry.document_sha256,
         prev_hash=head.record_hash if head else GENESIS_HASH,
     )
-    record.record_hash = compute_hash(record)
+    key_id, keys = current_keys()
+    record.key_id = key_id
+    record.record_hash = compute_hash(record, keys[key_id])
     db.session.add(record)
     db.session.flush()
+    advance_head(record)
     return record
 
 
@@ -263,37 +266,3 @@ def history(
     )
     page = rows[:limit]
     return page, page[-1].seq if len(rows) > limit else None
-
-
-def _chain(user_id: uuid.UUID) -> Iterator[ConsentRecord]:
-    stmt = (
-        select(ConsentRecord)
-        .where(ConsentRecord.user_id == user_id)
-        .order_by(ConsentRecord.seq)
-        .execution_options(yield_per=500)
-    )
-    yield from db.session.scalars(stmt)
-
-
-def verify(user_id: uuid.UUID) -> ChainReport:
-    """Walks the user's whole chain (not one page) and reports the first break."""
-    report = verify_chain(_chain(user_id))
-    if not report.intact:
-        log.warning(
-            "consent_chain_broken",
-            user_id=str(user_id),
-            seq=report.broken_at_seq,
-            reason=report.reason,
-        )
-    return report
-
-
-def allow_ledger_erasure(session: Session) -> None:
-    """Lets the current transaction delete consent records (account erasure only).
-
-    PostgreSQL's append-only trigger refuses every DELETE on consent_records,
-    including the cascade from `users`, unless this ran first in the same
-    transaction; the setting ends with the transaction (SET LOCAL).
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(_SET_ERASURE)

@@ -2,7 +2,7 @@
 
 from irisvue.models.audit import AuditEvent
 from irisvue.models.capture import Capture
-from irisvue.models.consent import ConsentDocument, ConsentRecord
+from irisvue.models.consent import ConsentDocument, ConsentHead, ConsentRecord
 from irisvue.models.email_token import EmailToken
 from irisvue.models.job import Job
 from irisvue.models.privacy import ErasureTombstone, PrivacyRequest
@@ -14,6 +14,7 @@ __all__ = [
     "AuditEvent",
     "Capture",
     "ConsentDocument",
+    "ConsentHead",
     "ConsentRecord",
     "EmailToken",
     "ErasureTombstone",

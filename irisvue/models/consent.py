@@ -54,8 +54,9 @@ class ConsentRecord(UUIDPrimaryKey, Timestamps, db.Model):
 
     `seq` numbers a user's records 1, 2, 3...; `prev_hash` is the previous
     record's `record_hash` (64 zeros for the first), so editing or removing a
-    record breaks the chain. PostgreSQL refuses UPDATE and DELETE on this table
-    (trigger from migration 0003) except during an account erasure.
+    record breaks the chain; the user's ConsentHead pins the newest one.
+    PostgreSQL refuses UPDATE, DELETE and TRUNCATE on this table (triggers from
+    migrations 0003 and 0006) except DELETE inside `erase_consent_ledger()`.
     """
 
     __tablename__ = "consent_records"
@@ -84,3 +85,29 @@ class ConsentRecord(UUIDPrimaryKey, Timestamps, db.Model):
     document_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
     prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     record_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    # The ledger key the hash is an HMAC under (hash version 2); NULL: an unkeyed
+    # SHA-256 written before revision 0006 (version 1).
+    key_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class ConsentHead(db.Model):
+    """Where a user's chain ends: the anchor that makes deleting its newest records visible.
+
+    `mac` is an HMAC under a ledger key (LEDGER_KEYS, never in the database) over
+    the user, `seq` and `record_hash` of the latest record, rewritten in the same
+    transaction as every append. PostgreSQL lets it only move forward (trigger
+    from migration 0006) and refuses TRUNCATE and DELETE outside account erasure.
+    """
+
+    __tablename__ = "consent_heads"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, nullable=False)
+    record_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    key_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    mac: Mapped[str] = mapped_column(String(64), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, nullable=False
+    )

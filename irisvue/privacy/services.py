@@ -18,7 +18,7 @@ from irisvue.auth import sessions
 from irisvue.auth.passwords import get_passwords
 from irisvue.auth.tokens import as_utc, mark_revoked
 from irisvue.captures.destruction import destroy_biometrics
-from irisvue.consent.services import allow_ledger_erasure
+from irisvue.consent.anchor import erase_ledger
 from irisvue.errors import APIError
 from irisvue.extensions import db
 from irisvue.jobs import outbox
@@ -253,8 +253,7 @@ def erase_account(request_id: uuid.UUID, *, job_id: uuid.UUID | None = None) -> 
 
 def _delete_rows(user_id: uuid.UUID, job_id: uuid.UUID | None) -> None:
     """Every row of the user, in the caller's transaction (consent ledger included)."""
-    allow_ledger_erasure(db.session)
-    db.session.execute(delete(ConsentRecord).where(ConsentRecord.user_id == user_id))
+    erase_ledger(user_id)  # records and head, through the ledger's own gate
     db.session.execute(delete(Session).where(Session.user_id == user_id))
     db.session.execute(delete(EmailToken).where(EmailToken.user_id == user_id))
     db.session.execute(delete(Capture).where(Capture.user_id == user_id))

@@ -8,10 +8,11 @@ import pytest
 from sqlalchemy import delete, select, text
 from sqlalchemy.exc import DBAPIError
 
+from irisvue.consent.anchor import erase_ledger
 from irisvue.consent.chain import GENESIS_HASH, compute_hash
-from irisvue.consent.services import allow_ledger_erasure
+from irisvue.consent.keys import current_keys
 from irisvue.extensions import db
-from irisvue.models import ConsentRecord, User
+from irisvue.models import ConsentRecord, PrivacyRequest, User
 from irisvue.models.base import utcnow
 from tests.support.consent import CONSENTS, record
 
@@ -95,7 +96,7 @@ def test_a_rehashed_edit_still_breaks_the_next_link(app, client, chain):
             select(ConsentRecord).where(ConsentRecord.user_id == user.id, ConsentRecord.seq == 3)
         ).one()
         forged.granted = False
-        new_hash = compute_hash(forged)
+        new_hash = compute_hash(forged, current_keys()[1][forged.key_id])
         db.session.rollback()
     _tamper(
         app,
@@ -150,8 +151,20 @@ def test_deleting_the_user_cascades_only_during_an_erasure(app, chain):
         with pytest.raises(DBAPIError, match="append-only"):
             db.session.execute(delete(User).where(User.id == user.id))
         db.session.rollback()
+        # The old bypass is gone: the setting opens nothing any more.
+        db.session.execute(text("SET LOCAL irisvue.erasure = 'on'"))
+        with pytest.raises(DBAPIError, match="append-only"):
+            db.session.execute(delete(User).where(User.id == user.id))
+        db.session.rollback()
+        # The ledger's gate refuses a user without a pending erasure request...
+        with pytest.raises(DBAPIError, match="no pending erasure"):
+            erase_ledger(user.id)
+        db.session.rollback()
 
-        allow_ledger_erasure(db.session)
+        # ...and deletes exactly that user's ledger during one.
+        db.session.add(_erasure_request(user))
+        db.session.commit()
+        assert erase_ledger(user.id) == 4
         db.session.execute(delete(User).where(User.id == user.id))
         db.session.commit()
         left = db.session.scalars(
@@ -159,7 +172,6 @@ def test_deleting_the_user_cascades_only_during_an_erasure(app, chain):
         ).all()
         assert left == []
 
-        # The permission died with its transaction.
         other = User(email="after-erasure@example.com")
         db.session.add(other)
         db.session.commit()
@@ -173,10 +185,17 @@ def test_deleting_the_user_cascades_only_during_an_erasure(app, chain):
 @pytest.mark.usefixtures("chain")
 def test_erasure_does_not_allow_updates(app):
     with app.app_context():
-        allow_ledger_erasure(db.session)
+        db.session.execute(text("SET LOCAL irisvue.erasure = 'on'"))
         with pytest.raises(DBAPIError, match="UPDATE refused"):
             db.session.execute(text("UPDATE consent_records SET granted = true"))
         db.session.rollback()
+
+
+def _erasure_request(user: User) -> PrivacyRequest:
+    now = utcnow()
+    return PrivacyRequest(
+        user_id=user.id, kind="erasure", jurisdiction="gdpr", received_at=now, due_at=now
+    )
 
 
 def _copy_of_genesis(user: User) -> ConsentRecord:
