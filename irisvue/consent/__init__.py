@@ -7,11 +7,14 @@ from flask_smorest import Api
 
 
 def init_app(app: Flask, api: Api) -> None:
-    """The consent API, `flask consent`, and publishing new texts at release."""
+    """The consent API, `flask consent`, publishing new texts at release, and the
+    GeoIP database behind the jurisdiction suggestion (opened here, once)."""
     from irisvue.cli import add_release_step
     from irisvue.consent.cli import consent_cli, publish_documents_step
+    from irisvue.consent.jurisdiction import init_geoip
     from irisvue.consent.routes import blp
 
+    init_geoip(app)
     add_release_step(app, publish_documents_step)
     app.cli.add_command(consent_cli)
     api.register_blueprint(blp)
