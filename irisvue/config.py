@@ -18,6 +18,7 @@ from typing import Any
 from irisvue.settings import (
     ConfigError,
     auth_settings,
+    consent_settings,
     env_bool,
     env_float,
     env_int,
@@ -184,6 +185,7 @@ def from_env(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
     }
     config.update(auth_settings(env))
     config.update(job_settings(env))
+    config.update(consent_settings(env))
     if production:
         check_production(config)
     return config

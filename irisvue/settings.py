@@ -118,3 +118,11 @@ def job_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "JOB_REDIS_TIMEOUT_SECONDS": env_float(env, "JOB_REDIS_TIMEOUT_SECONDS", 1.0),
         "JOB_RELAY_INTERVAL_SECONDS": env_int(env, "JOB_RELAY_INTERVAL_SECONDS", 60),
     }
+
+
+def consent_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """The jurisdiction suggestion (listed in .env.example)."""
+    return {
+        # A MaxMind-format City database file; unset: every client gets `generic`.
+        "GEOIP_DATABASE": env.get("GEOIP_DATABASE", "").strip() or None,
+    }

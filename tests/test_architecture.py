@@ -28,6 +28,7 @@ PUBLIC_OPERATIONS = {
     ("post", "/api/v1/auth/password-reset/request"),
     ("post", "/api/v1/auth/password-reset"),
     ("get", "/api/v1/consents/documents"),
+    ("get", "/api/v1/consents/jurisdiction"),
     ("get", "/api/v1/privacy/export/{job_id}/download"),
     ("get", "/api/v1/privacy/erasure/{receipt_id}"),
 }

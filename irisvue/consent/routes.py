@@ -8,6 +8,7 @@ from flask.views import MethodView
 from irisvue.api import ApiBlueprint, current_user_id
 from irisvue.consent import anchor, services
 from irisvue.consent.documents import current_documents
+from irisvue.consent.jurisdiction import Suggestion, suggest
 from irisvue.consent.schemas import (
     ConsentCreateSchema,
     ConsentDocumentListSchema,
@@ -16,6 +17,7 @@ from irisvue.consent.schemas import (
     DocumentQueryArgsSchema,
     HistoryQueryArgsSchema,
     HistorySchema,
+    JurisdictionSuggestionSchema,
     WithdrawSchema,
 )
 from irisvue.jobs.schemas import job_links
@@ -52,6 +54,16 @@ class ConsentDocumentViews(MethodView):
         """The current consent texts: the latest version per type and jurisdiction (no auth)."""
         documents = current_documents(args.get("type"), args.get("jurisdiction"), args["locale"])
         return {"items": documents}
+
+
+@blp.route("/jurisdiction")
+class JurisdictionViews(MethodView):
+    @blp.doc(operationId="getJurisdiction")
+    @blp.response(200, JurisdictionSuggestionSchema)
+    def get(self) -> Suggestion:
+        """The jurisdiction whose consent texts this client should see, from its IP (no auth)."""
+        # Looked up, never stored or logged; `_cache_headers` makes it no-store.
+        return suggest(request.remote_addr)
 
 
 @blp.route("/")

@@ -6,6 +6,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, pre_dump, validate
 
 from irisvue.consent.documents import DEFAULT_LOCALE, LOCALE_PATTERN, read_document_files
+from irisvue.consent.jurisdiction import SOURCES
 from irisvue.consent.services import Receipt
 from irisvue.jobs.schemas import JobSchema
 from irisvue.models.consent import CONSENT_TYPES, JURISDICTIONS
@@ -204,4 +205,37 @@ class HistorySchema(Schema):
     )
     verification = fields.Nested(
         ChainReportSchema, metadata={"description": "present with ?verify=true"}
+    )
+
+
+class JurisdictionSuggestionSchema(Schema):
+    jurisdiction = fields.String(
+        required=True,
+        metadata={
+            "enum": list(JURISDICTIONS),
+            "description": "the jurisdiction whose consent texts to show",
+        },
+    )
+    country = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "ISO 3166-1 alpha-2 code; null if unknown", "example": "US"},
+    )
+    region = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "the first-level subdivision's ISO 3166-2 code without the country "
+            "prefix (`IL` for US-IL); null if unknown",
+            "example": "IL",
+        },
+    )
+    source = fields.String(
+        required=True,
+        metadata={
+            "enum": list(SOURCES),
+            "description": "`geoip`: located by the GeoIP database; `not_found`: the address "
+            "is not in it (private, loopback, unallocated); `unconfigured`: no database; "
+            "`unavailable`: the database failed at lookup",
+        },
     )
