@@ -172,14 +172,14 @@ class PartUpload:
         return result.etag or "", result.version_id
 
     def _send_parts(self, source: UploadSource, first: _Part, upload_id: str) -> list[Part]:
-        outbox: queue.Queue[_Part | None] = queue.Queue(maxsize=1)
+        send_queue: queue.Queue[_Part | None] = queue.Queue(maxsize=1)
         sent: list[Part] = []
         errors: list[BaseException] = []
         cancelled = threading.Event()
 
         def sender() -> None:
             try:
-                while (part := outbox.get()) is not None:
+                while (part := send_queue.get()) is not None:
                     if cancelled.is_set():  # the source failed: send nothing more
                         continue
                     query = {"partNumber": str(part.number), "uploadId": upload_id}
@@ -193,7 +193,7 @@ class PartUpload:
         try:
             part, ended = first, False
             while part.slabs:
-                self._hand_over(outbox, part)
+                self._hand_over(send_queue, part)
                 if ended:
                     break
                 part, ended = self._read_part(source, part.number + 1)
@@ -203,20 +203,20 @@ class PartUpload:
             cancelled.set()
             raise
         finally:
-            self._hand_over(outbox, None)
+            self._hand_over(send_queue, None)
             thread.join()
         if errors:
             raise errors[0]
         return sent
 
-    def _hand_over(self, outbox: queue.Queue[_Part | None], part: _Part | None) -> None:
+    def _hand_over(self, send_queue: queue.Queue[_Part | None], part: _Part | None) -> None:
         while True:  # never block forever on a sender that died
             if self._pool.failed:
                 if part is None:
                     return
                 raise UploadAborted("the part sender failed")
             with contextlib.suppress(queue.Full):
-                outbox.put(part, timeout=0.1)
+                send_queue.put(part, timeout=0.1)
                 return
 
     def _body(self, part: _Part) -> Iterator[memoryview]:
