@@ -58,10 +58,13 @@ class IrisVueApi(Api):
 class ApiBlueprint(Blueprint):
     """A smorest Blueprint with the API's auth and error conventions."""
 
-    def problems(self, errors: dict[int, str], *, codes: bool = True) -> Decorator:
+    def problems(
+        self, errors: dict[int, str], *, codes: bool = True, retry_after: bool = False
+    ) -> Decorator:
         """Document problem+json answers: `{status: "the codes it carries"}`.
 
-        With `codes=False` the text is the whole description.
+        With `codes=False` the text is the whole description; a 429 always
+        documents `Retry-After`, the other statuses with `retry_after=True`.
         """
 
         def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -71,7 +74,7 @@ class ApiBlueprint(Blueprint):
                     schema=ProblemSchema,
                     content_type=PROBLEM_MIMETYPE,
                     description=f"`code`: {text}" if codes else text,
-                    headers=RETRY_AFTER if status == 429 else None,
+                    headers=RETRY_AFTER if status == 429 or retry_after else None,
                 )(fn)
             return fn
 

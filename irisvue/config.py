@@ -23,6 +23,7 @@ from irisvue.settings import (
     env_float,
     env_int,
     job_settings,
+    stream_settings,
 )
 
 # Values that must never reach production: the seeds' and tutorials' defaults.
@@ -179,6 +180,7 @@ def from_env(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "PRIVACY_DEADLINE_DAYS_DEFAULT": env_int(env, "PRIVACY_DEADLINE_DAYS_DEFAULT", 30),
         "RETENTION_SWEEP_HOUR": env_int(env, "RETENTION_SWEEP_HOUR", 3),
         "ERASURE_TEST_PAUSE_SECONDS": env_float(env, "ERASURE_TEST_PAUSE_SECONDS", 0.0),
+        "EXPORT_TEST_PAUSE_SECONDS": env_float(env, "EXPORT_TEST_PAUSE_SECONDS", 0.0),
         "RATELIMIT_ENABLED": env_bool(env.get("RATELIMIT_ENABLED"), True),
         "HEALTH_TIMEOUT_SECONDS": env_float(env, "HEALTH_TIMEOUT_SECONDS", 1.0),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
@@ -186,6 +188,7 @@ def from_env(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
     config.update(auth_settings(env))
     config.update(job_settings(env))
     config.update(consent_settings(env))
+    config.update(stream_settings(env))
     if production:
         check_production(config)
     return config

@@ -126,3 +126,27 @@ def consent_settings(env: Mapping[str, str]) -> dict[str, Any]:
         # A MaxMind-format City database file; unset: every client gets `generic`.
         "GEOIP_DATABASE": env.get("GEOIP_DATABASE", "").strip() or None,
     }
+
+
+def stream_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """Bounds on job event streams (listed in .env.example).
+
+    A stream holds a gunicorn thread: a process gives streams at most half of
+    its threads (GUNICORN_THREADS, read with gunicorn.conf.py's default), so
+    ordinary requests always find one.
+    """
+    threads = env_int(env, "GUNICORN_THREADS", 4)
+    half = threads // 2
+    per_worker = env_int(env, "SSE_MAX_STREAMS_PER_WORKER", half)
+    if not 0 <= per_worker <= half:
+        raise ConfigError(
+            f"SSE_MAX_STREAMS_PER_WORKER must be between 0 and half of GUNICORN_THREADS ({half})"
+        )
+    per_user = env_int(env, "SSE_MAX_STREAMS_PER_USER", 2)
+    if per_user < 1:
+        raise ConfigError("SSE_MAX_STREAMS_PER_USER must be at least 1")
+    return {
+        "GUNICORN_THREADS": threads,
+        "SSE_MAX_STREAMS_PER_WORKER": per_worker,
+        "SSE_MAX_STREAMS_PER_USER": per_user,
+    }

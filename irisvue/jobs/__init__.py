@@ -15,8 +15,10 @@ def init_app(app: Flask, api: Api) -> None:
     from irisvue.jobs.registry import register_periodic
     from irisvue.jobs.routes import blp
     from irisvue.jobs.runner import run_relay
+    from irisvue.jobs.streams import init_stream_limits
 
     init_jobs(app)
+    init_stream_limits(app)
     interval = int(app.config["JOB_RELAY_INTERVAL_SECONDS"])
     register_periodic(
         app,

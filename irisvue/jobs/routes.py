@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from flask import Response, current_app
+from flask import Response, current_app, request
 from flask.views import MethodView
 
 from irisvue.api import NO_STORE, ApiBlueprint, current_user_id
@@ -8,6 +8,7 @@ from irisvue.extensions import db
 from irisvue.jobs import events
 from irisvue.jobs.schemas import JOB_EVENT_SCHEMA, JobSchema
 from irisvue.jobs.services import get_user_job
+from irisvue.jobs.streams import stream_limits
 from irisvue.models import Job
 
 blp = ApiBlueprint(
@@ -38,13 +39,27 @@ class JobEventsViews(MethodView):
         "`: keep-alive` comments in between",
     )
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.problems(
+        {
+            429: "too_many_streams (this user has SSE_MAX_STREAMS_PER_USER streams open)",
+            503: "busy (this server's share of threads for streams is taken)",
+        },
+        retry_after=True,
+    )
     def get(self, item_id) -> Response:
-        """Live progress of a job of the current user, as Server-Sent Events."""
-        first = events.job_document(get_user_job(item_id, current_user_id()))
+        """Live progress of a job of the current user, as Server-Sent Events.
+
+        Streams are bounded: a few per user, and at most half of a server
+        process's threads. The stream ends at the first poll after its token
+        is revoked (logout, password change...)."""
+        user_id = current_user_id()
+        first = events.job_document(get_user_job(item_id, user_id))
         db.session.remove()  # the stream holds no connection between polls
+        slot = stream_limits().acquire(user_id)  # 429 / 503
         app = current_app._get_current_object()  # type: ignore[attr-defined]
-        return Response(
-            events.job_events(app, item_id, first),
-            mimetype="text/event-stream",
-            headers=events.SSE_HEADERS,
+        stream = events.job_events(
+            app, item_id, first, authorization=request.headers["Authorization"], slot=slot
         )
+        response = Response(stream, mimetype="text/event-stream", headers=events.SSE_HEADERS)
+        response.call_on_close(slot.release)  # also when the body is never iterated
+        return response

@@ -1,20 +1,23 @@
 """The `privacy.export` job: a ZIP of the user's data, streamed encrypted into storage.
 
-Nothing holds the whole archive: `zipfile` writes into a small in-memory sink
-(it supports unseekable output, using data descriptors), a generator hands the
-sink's bytes on as they appear, `EncryptingReader` encrypts them segment by
-segment and the storage backend uploads them in parts. Memory is bounded by the
-storage part size, whatever the number or size of the captures.
+Nothing holds the whole archive: the ZIP is produced as it is written
+(export_archive.py), `EncryptingReader` encrypts it segment by segment and the
+storage backend uploads it in parts. Memory is bounded by the storage part
+size, whatever the number or size of the captures.
+
+Erasure may run while an export is being built. The export refuses to start
+for an account that is disabled (erasure disables it first, under a lock on
+the user row), and finishes under a share lock on that row, in the
+transaction that records the job's result: if the user is gone or disabled by
+then, it deletes its archive and records no result. Otherwise the result is
+committed before erasure can disable the account, and the erasure job that
+follows deletes the archive with everything under `users/<id>/` and clears
+the result with the user's jobs. Either way nothing is left behind.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import uuid
-import zipfile
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +26,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from irisvue.captures import keys
-from irisvue.crypto import DataKey, DecryptionError, EncryptingReader, decrypting_reader
+from irisvue.crypto import DecryptionError, EncryptingReader
 from irisvue.extensions import db
 from irisvue.jobs import outbox
 from irisvue.jobs.registry import JobError, PermanentJobError, job_handler
@@ -31,11 +34,11 @@ from irisvue.models import Capture, ConsentRecord, Job, Session, User
 from irisvue.models.base import utcnow
 from irisvue.privacy import export_services as exports
 from irisvue.privacy import services as requests
-from irisvue.storage import ObjectNotFound, StorageError, get_storage
+from irisvue.privacy.export_archive import CaptureEntry, Counted, archive_chunks
+from irisvue.storage import StorageError, get_storage
 
 log = structlog.get_logger(__name__)
 
-FLUSH_AT = 64 * 1024
 STORED_CONTENT_TYPE = "application/octet-stream"  # ciphertext
 
 README = """\
@@ -66,18 +69,6 @@ def _iso(value: datetime | None) -> str | None:
 
 def _json(data: Any) -> bytes:
     return json.dumps(data, indent=2, ensure_ascii=False).encode()
-
-
-@dataclass(frozen=True)
-class _CaptureEntry:
-    id: uuid.UUID
-    object_key: str
-    content_type: str
-    size: int
-
-    @property
-    def name(self) -> str:
-        return f"captures/{self.id}.{'png' if self.content_type == 'image/png' else 'jpg'}"
 
 
 def _documents(user: User, captures: list[Capture]) -> dict[str, bytes]:
@@ -153,70 +144,6 @@ def _documents(user: User, captures: list[Capture]) -> dict[str, bytes]:
     }
 
 
-class _Sink(io.RawIOBase):
-    """Where zipfile writes; `take()` hands the bytes on. Unseekable on purpose."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.buffer = bytearray()
-        self.offset = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
-        self.buffer += data
-        self.offset += len(data)
-        return len(data)
-
-    def tell(self) -> int:
-        return self.offset
-
-    def take(self) -> bytes:
-        data = bytes(self.buffer)
-        self.buffer.clear()
-        return data
-
-
-def archive_chunks(
-    documents: dict[str, bytes],
-    captures: list[_CaptureEntry],
-    data_key: DataKey | None,
-    on_capture: Callable[[int], None],
-) -> Iterator[bytes]:
-    """The ZIP's bytes, produced as they are written; captures decrypted on the fly."""
-    storage = get_storage()
-    sink = _Sink()
-    now = utcnow().timetuple()[:6]
-    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, data in documents.items():
-            archive.writestr(name, data)
-            yield sink.take()
-        for done, entry in enumerate(captures, start=1):
-            if data_key is None:
-                break  # shredded: nothing left to decrypt
-            info = zipfile.ZipInfo(entry.name, date_time=now)  # type: ignore[arg-type]
-            info.compress_type = zipfile.ZIP_STORED  # JPEG/PNG are compressed already
-            info.file_size = entry.size  # lets zipfile choose ZIP64 up front when needed
-            try:
-                reader = storage.open(entry.object_key)
-            except ObjectNotFound:
-                log.warning("export_capture_missing", capture_id=str(entry.id))
-                continue
-            try:
-                plaintext = decrypting_reader(data_key, reader, entry.object_key)
-                with plaintext, archive.open(info, "w") as member:
-                    while chunk := plaintext.read(FLUSH_AT):
-                        member.write(chunk)
-                        if len(sink.buffer) >= FLUSH_AT:
-                            yield sink.take()
-            finally:
-                reader.close()
-            yield sink.take()
-            on_capture(done)
-    yield sink.take()
-
-
 def _delete_quietly(key: str) -> None:
     try:
         get_storage().delete(key)
@@ -224,11 +151,35 @@ def _delete_quietly(key: str) -> None:
         log.error("export_cleanup_failed", error=type(exc).__name__)
 
 
+def _still_active(user_id: Any) -> bool:
+    """Whether the account still exists and is enabled, read under a share lock on its
+    row that the job's result is committed under (erasure disables the account
+    under an exclusive one)."""
+    db.session.rollback()  # a fresh transaction: the lock lasts until the result commits
+    user = db.session.scalars(
+        select(User).where(User.id == user_id).with_for_update(read=True)
+    ).one_or_none()
+    return user is not None and user.is_active
+
+
+def _discard(key: str) -> None:
+    """Delete an archive erasure overtook; a storage error retries the job, which
+    lands here again (the ciphertext's data key is shredded by the erasure anyway)."""
+    try:
+        get_storage().delete(key)
+    except StorageError as exc:
+        log.warning("export_discard_failed", error=type(exc).__name__)
+        raise JobError("storage_unavailable") from exc
+    log.info("export_discarded")
+
+
 @job_handler(exports.EXPORT_KIND, queue="exports", timeout=3600)
 def build_export(job: Job) -> dict[str, Any]:
     """Build the user's archive, store it encrypted, and return the signed link."""
     user = db.session.get(User, job.user_id) if job.user_id else None
-    if user is None:
+    if user is None or not user.is_active:  # erased, or being erased: no new data key
+        if user is not None:  # a retry of an attempt that stopped at its final check
+            _discard(exports.archive_key(user.id, job.id))
         raise PermanentJobError("user_gone")
     user_id, job_id = user.id, job.id
     key_row = keys.find_user_key(user_id)
@@ -246,7 +197,7 @@ def build_export(job: Job) -> dict[str, Any]:
         else []
     )
     documents = _documents(user, rows)
-    captures = [_CaptureEntry(c.id, c.object_key, c.content_type, c.size) for c in rows]
+    captures = [CaptureEntry(c.id, c.object_key, c.content_type, c.size) for c in rows]
     capture_key = keys.unwrap(key_row) if key_row is not None else None
     _, archive_key = keys.get_or_create_data_key(user_id)
     outbox.report_progress(job, 5)
@@ -255,7 +206,8 @@ def build_export(job: Job) -> dict[str, Any]:
         outbox.report_progress(job, 5 + 90 * done // max(1, len(captures)))
 
     key = exports.archive_key(user_id, job_id)
-    counted = _Counted(archive_chunks(documents, captures, capture_key, on_capture))
+    requests.pause_for_tests("EXPORT_TEST_PAUSE_SECONDS")
+    counted = Counted(archive_chunks(documents, captures, capture_key, on_capture))
     ciphertext = EncryptingReader(archive_key, counted, key)
     try:
         get_storage().put(key, ciphertext, content_type=STORED_CONTENT_TYPE)
@@ -272,6 +224,9 @@ def build_export(job: Job) -> dict[str, Any]:
     finally:
         ciphertext.close()
 
+    if not _still_active(user_id):
+        _discard(key)
+        raise PermanentJobError("user_gone")
     pending = requests.pending_request(user_id, exports.REQUEST_KIND)
     if pending is not None:
         requests.complete_request(pending)
@@ -285,16 +240,3 @@ def build_export(job: Job) -> dict[str, Any]:
         "download_url": exports.download_path(job_id, token),
         "expires_at": expires.isoformat(),
     }
-
-
-class _Counted:
-    """Passes chunks through, counting their bytes (the archive's plaintext size)."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self.size = 0
-
-    def __iter__(self) -> Iterator[bytes]:
-        for chunk in self._chunks:
-            self.size += len(chunk)
-            yield chunk

@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -23,7 +23,7 @@ from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSaf
 from sqlalchemy import select
 
 from irisvue.captures import keys
-from irisvue.crypto import PlaintextStream, decrypting_reader
+from irisvue.crypto import DecryptionError, PlaintextStream, decrypting_reader
 from irisvue.errors import APIError
 from irisvue.extensions import db
 from irisvue.jobs import outbox
@@ -37,6 +37,7 @@ log = structlog.get_logger(__name__)
 EXPORT_KIND = "privacy.export"
 REQUEST_KIND = "export"
 _SALT = "irisvue.privacy.export-download"
+FIRST_CHUNK = 64 * 1024
 
 
 def archive_key(user_id: uuid.UUID, job_id: uuid.UUID) -> str:
@@ -133,6 +134,19 @@ def _gone() -> APIError:
     return APIError(404, "not_found", "No such export, or it has expired.")
 
 
+def _destroyed() -> APIError:
+    return APIError(
+        410,
+        "content_destroyed",
+        "The data in this export was destroyed (biometric consent withdrawn); "
+        "request a new export.",
+    )
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)  # SQLite
+
+
 def open_download(job_id: uuid.UUID, token: str) -> ExportDownload:
     """Check the signed token, then open the archive for streaming (errors before 200)."""
     _check_token(job_id, token)
@@ -143,9 +157,14 @@ def open_download(job_id: uuid.UUID, token: str) -> ExportDownload:
     if not result.get("object_key") or result.get("purged"):
         raise _gone()
     key, size = result["object_key"], int(result["size"])
-    data_key = keys.load_data_key(job.user_id)
-    if data_key is None:  # crypto-shredded with the account
-        raise _gone()
+    key_row = keys.find_user_key(job.user_id)
+    # Biometric consent withdrawn since: the key that encrypted the archive is shredded
+    # (a newer one may exist). Checked here, before any header: 410, not a broken stream.
+    if key_row is None or (
+        job.finished_at and _aware(key_row.created_at) > _aware(job.finished_at)
+    ):
+        raise _destroyed()
+    data_key = keys.unwrap(key_row)
     filename = f"irisvue-export-{job.finished_at:%Y-%m-%d}.zip" if job.finished_at else "export.zip"
     db.session.rollback()  # no connection held while the archive streams
     try:
@@ -157,10 +176,15 @@ def open_download(job_id: uuid.UUID, token: str) -> ExportDownload:
         raise APIError(503, "storage_unavailable", "The object store is unavailable.") from exc
     try:
         plaintext = decrypting_reader(data_key, reader, key)
+        first = plaintext.read(FIRST_CHUNK)  # authenticates the first segment before any byte
+    except DecryptionError:
+        reader.close()
+        log.warning("export_undecryptable")  # encrypted under a key that was since replaced
+        raise _destroyed() from None
     except BaseException:
         reader.close()
         raise
-    stream = PlaintextStream(plaintext, reader, log_event="export_integrity_error")
+    stream = PlaintextStream(plaintext, reader, first=first, log_event="export_integrity_error")
     return ExportDownload(size, filename, stream)
 
 

@@ -53,6 +53,7 @@ class ExportDownloadViews(MethodView):
     @blp.response(200, DOWNLOAD_SCHEMA, content_type="application/zip", description="The ZIP")
     @blp.problem(401, "`token_invalid` / `token_expired`: the signed link is bad or too old")
     @blp.problem(404, "No such export, or it was deleted")
+    @blp.problem(410, "`content_destroyed`: biometric consent was withdrawn since it was built")
     @blp.problem(503, "`storage_unavailable`: the object store is unavailable")
     def get(self, args: dict[str, Any], job_id: uuid.UUID) -> Response:
         """The export archive, decrypted and streamed (signed link, no bearer token)."""

@@ -178,10 +178,11 @@ def _row_count(model: Any, user_id: uuid.UUID) -> int:
     )
 
 
-def _pause_for_tests() -> None:
-    # Test-only (ERASURE_TEST_PAUSE_SECONDS): widens the window between crypto-shredding
-    # and deleting the rows so a test can kill the worker there deterministically.
-    pause = float(current_app.config.get("ERASURE_TEST_PAUSE_SECONDS") or 0)
+def pause_for_tests(setting: str = "ERASURE_TEST_PAUSE_SECONDS") -> None:
+    # Test-only: widens a window so a test can act there deterministically
+    # (ERASURE_TEST_PAUSE_SECONDS: between crypto-shredding and deleting the rows;
+    # EXPORT_TEST_PAUSE_SECONDS: before the export's archive is written).
+    pause = float(current_app.config.get(setting) or 0)
     if pause > 0 and current_app.config["IRISVUE_ENV"] != "production":
         time.sleep(pause)
 
@@ -218,7 +219,7 @@ def erase_account(request_id: uuid.UUID, *, job_id: uuid.UUID | None = None) -> 
     counts["objects"] += destroyed["objects"]
     request.counts = dict(counts)
     db.session.commit()
-    _pause_for_tests()
+    pause_for_tests()
 
     try:
         counts["objects"] += get_storage().delete_prefix(f"users/{user_id}/")

@@ -130,3 +130,45 @@ def test_redis_outage_during_a_request_flow_loses_and_revives_nothing(redis_app,
     assert after["users"] == before["users"]
     assert after["jobs"] == before["jobs"] + 3
     assert after["sessions"] == before["sessions"] + 1  # the login during the outage
+
+
+def test_redis_down_job_streams_stay_capped_per_user_and_per_worker(redis_app):
+    """Job event streams with Redis unreachable: the process's own count still caps
+    each user and the process (never fail open); slots come back when streams end."""
+    from tests.support.users import create_user, session_headers
+
+    app, server = redis_app
+    app.config.update(SSE_MAX_STREAMS_PER_USER=2, SSE_MAX_STREAMS_PER_WORKER=3)
+    from irisvue.jobs.streams import init_stream_limits
+
+    init_stream_limits(app)  # with the settings above
+    client = app.test_client()
+    alice, bob = create_user(app), create_user(app)
+    streams = {}
+    for user in (alice, bob):
+        with app.app_context():
+            job = outbox.submit("privacy.export", user_id=user.id, args={})
+            outbox.commit()
+            streams[user.id] = (f"/api/v1/jobs/{job.id}/events", session_headers(app, user))
+    server.stop()
+
+    def open_stream(user):
+        path, headers = streams[user.id]
+        return client.get(path, headers=headers, buffered=False)
+
+    held = [open_stream(alice), open_stream(alice)]
+    assert [response.status_code for response in held] == [200, 200]
+    refused = open_stream(alice)
+    assert (refused.status_code, refused.get_json()["code"]) == (429, "too_many_streams")
+    assert refused.headers["Retry-After"]
+    held.append(open_stream(bob))
+    assert held[-1].status_code == 200
+    busy = open_stream(bob)
+    assert (busy.status_code, busy.get_json()["code"]) == (503, "busy")
+    assert busy.headers["Retry-After"]
+
+    held.pop(0).close()
+    again = open_stream(alice)
+    assert again.status_code == 200
+    for response in (*held, again):
+        response.close()
