@@ -31,6 +31,7 @@ TABLES = (
     "audit_events",
     "jobs",
     "email_tokens",
+    "security_notices",
     "user_keys",
     "captures",
     "consent_records",
