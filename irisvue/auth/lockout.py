@@ -90,6 +90,14 @@ def _limits() -> list[RateLimitItem]:
     return list(parse_many(current_app.config["RATELIMIT_LOGIN_FAILURES_PER_ACCOUNT"]))
 
 
+def _retry_after(strategy: FixedWindowRateLimiter, item: RateLimitItem, key: str) -> int:
+    try:
+        reset_at = strategy.get_window_stats(item, SCOPE, key).reset_time
+    except Exception:  # noqa: BLE001 - storage gone since the hit: a whole window
+        return item.get_expiry()
+    return max(1, int(reset_at - time.time()) + 1)
+
+
 def reserve(email: str) -> _Reservation:
     """Take a slot of the account's budget, or answer 429 with Retry-After."""
     if not current_app.config.get("RATELIMIT_ENABLED", True):
@@ -101,8 +109,7 @@ def reserve(email: str) -> _Reservation:
         strategy, granted = budgets.take(item, key)
         taken.append((strategy, item, key))
         if not granted:
-            reset_at = strategy.get_window_stats(item, SCOPE, key).reset_time
-            retry_after = max(1, int(reset_at - time.time()) + 1)
+            retry_after = _retry_after(strategy, item, key)
             raise APIError(
                 429, "rate_limited", RATE_LIMITED, headers={"Retry-After": str(retry_after)}
             )

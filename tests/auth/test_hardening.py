@@ -317,3 +317,18 @@ def test_a_reset_token_dies_with_a_change_of_address(app, client, register, mail
         db.session.commit()
     response = client.post(RESET, json={"token": token, "new_password": "third-pass-phrase-9"})
     assert response.status_code == 403
+
+
+@pytest.mark.slow
+def test_the_account_budget_holds_per_process_when_redis_stops(own_redis, register):
+    from irisvue import create_app
+
+    app = create_app()
+    client = app.test_client()
+    email = register(client)["user"]["email"]
+    own_redis.stop()
+    statuses = [
+        client.post(LOGIN, json={"email": email, "password": WRONG}).status_code for _ in range(11)
+    ]
+    assert statuses == [401] * 10 + [429]
+    assert _limited(client.post(LOGIN, json={"email": email, "password": PASSWORD}))
