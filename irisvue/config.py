@@ -157,11 +157,14 @@ def from_env(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "ACCESS_TOKEN_EXPIRE_MINUTES": env_int(env, "ACCESS_TOKEN_EXPIRE_MINUTES", 30),
         "REFRESH_TOKEN_EXPIRE_DAYS": env_int(env, "REFRESH_TOKEN_EXPIRE_DAYS", 30),
         "REFRESH_REUSE_GRACE_SECONDS": env_int(env, "REFRESH_REUSE_GRACE_SECONDS", 10),
+        # Absolute lifetime of a session, however often it is refreshed.
+        "SESSION_MAX_DAYS": env_int(env, "SESSION_MAX_DAYS", 90),
         "SMTP_HOST": env.get("SMTP_HOST", "").strip() or None,
         "SMTP_PORT": env_int(env, "SMTP_PORT", 25),
         "SMTP_USERNAME": env.get("SMTP_USERNAME", "").strip() or None,
         "SMTP_PASSWORD": env.get("SMTP_PASSWORD", "") or None,
         "SMTP_STARTTLS": env_bool(env.get("SMTP_STARTTLS"), False),
+        "SMTP_SSL": env_bool(env.get("SMTP_SSL"), False),
         "SMTP_TIMEOUT_SECONDS": env_int(env, "SMTP_TIMEOUT_SECONDS", 10),
         "MAIL_FROM": env.get("MAIL_FROM", "").strip() or "IrisVue <no-reply@irisvue.invalid>",
         "CORS_ORIGINS": cors_origins,
@@ -182,6 +185,8 @@ def from_env(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "ERASURE_TEST_PAUSE_SECONDS": env_float(env, "ERASURE_TEST_PAUSE_SECONDS", 0.0),
         "EXPORT_TEST_PAUSE_SECONDS": env_float(env, "EXPORT_TEST_PAUSE_SECONDS", 0.0),
         "RATELIMIT_ENABLED": env_bool(env.get("RATELIMIT_ENABLED"), True),
+        # Production may run plain S3/SMTP and no rate limits only when this says so.
+        "ALLOW_INSECURE_TRANSPORT": env_bool(env.get("ALLOW_INSECURE_TRANSPORT"), False),
         "HEALTH_TIMEOUT_SECONDS": env_float(env, "HEALTH_TIMEOUT_SECONDS", 1.0),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
     }
@@ -218,3 +223,19 @@ def check_production(config: Mapping[str, Any]) -> None:
         raise ConfigError("S3_SECRET_KEY must not be a default credential in production")
     if "*" in config.get("CORS_ORIGINS", []):
         raise ConfigError("CORS_ORIGINS must not allow `*` in production")
+    if config.get("SMTP_SSL") and config.get("SMTP_STARTTLS"):
+        raise ConfigError("SMTP_SSL and SMTP_STARTTLS are exclusive: choose one")
+    _check_transport(config)
+
+
+def _check_transport(config: Mapping[str, Any]) -> None:
+    """Plain transports and disabled limits only on a network declared private."""
+    if config.get("ALLOW_INSECURE_TRANSPORT"):
+        return
+    hint = "in production (or set ALLOW_INSECURE_TRANSPORT=true on a private network)"
+    if not config.get("RATELIMIT_ENABLED", True):
+        raise ConfigError(f"RATELIMIT_ENABLED must not be false {hint}")
+    if not config.get("S3_SECURE"):
+        raise ConfigError(f"S3_SECURE must be true {hint}")
+    if config.get("SMTP_HOST") and not (config.get("SMTP_STARTTLS") or config.get("SMTP_SSL")):
+        raise ConfigError(f"SMTP needs SMTP_STARTTLS=true or SMTP_SSL=true {hint}")

@@ -72,6 +72,16 @@ def _failure_code(exc: Exception) -> str:
     return "smtp_error"
 
 
+def _connect(config: Any, host: str) -> smtplib.SMTP:
+    """Implicit TLS (SMTP_SSL, port 465 usually) or a plain connection (STARTTLS next)."""
+    timeout = config["SMTP_TIMEOUT_SECONDS"]
+    if config.get("SMTP_SSL"):
+        return smtplib.SMTP_SSL(
+            host, config["SMTP_PORT"], timeout=timeout, context=ssl.create_default_context()
+        )
+    return smtplib.SMTP(host, config["SMTP_PORT"], timeout=timeout)
+
+
 def send_email(to: str, subject: str, text: str, html: str | None = None) -> None:
     """Send one message over SMTP (or, without SMTP_HOST in development, log it).
 
@@ -89,10 +99,8 @@ def send_email(to: str, subject: str, text: str, html: str | None = None) -> Non
         return
     code = None
     try:
-        with smtplib.SMTP(
-            host, config["SMTP_PORT"], timeout=config["SMTP_TIMEOUT_SECONDS"]
-        ) as smtp:
-            if config["SMTP_STARTTLS"]:
+        with _connect(config, host) as smtp:
+            if config["SMTP_STARTTLS"] and not config.get("SMTP_SSL"):
                 smtp.starttls(context=ssl.create_default_context())
             if config.get("SMTP_USERNAME"):
                 smtp.login(config["SMTP_USERNAME"], config.get("SMTP_PASSWORD") or "")

@@ -70,6 +70,8 @@ def auth_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "RATELIMIT_LOGIN_PER_IP": env_str(
             env, "RATELIMIT_LOGIN_PER_IP", "30 per minute;300 per hour"
         ),
+        # Failed password checks per account: login, PATCH /me, POST /password and
+        # erasure share it; a slot is reserved before each check (see auth.lockout).
         "RATELIMIT_LOGIN_FAILURES_PER_ACCOUNT": env_str(
             env, "RATELIMIT_LOGIN_FAILURES_PER_ACCOUNT", "10 per 15 minutes"
         ),
@@ -88,6 +90,10 @@ def auth_settings(env: Mapping[str, str]) -> dict[str, Any]:
         ),
         "RATELIMIT_PASSWORD_CHANGE_FAILURES_PER_USER": env_str(
             env, "RATELIMIT_PASSWORD_CHANGE_FAILURES_PER_USER", "10 per 15 minutes"
+        ),
+        # Every PATCH /me (email change) counts, answered 200, 403 or 409 alike.
+        "RATELIMIT_EMAIL_CHANGE_PER_USER": env_str(
+            env, "RATELIMIT_EMAIL_CHANGE_PER_USER", "10 per hour"
         ),
         "VERIFY_EMAIL_TOKEN_HOURS": env_int(env, "VERIFY_EMAIL_TOKEN_HOURS", 24),
         "PASSWORD_RESET_TOKEN_MINUTES": env_int(env, "PASSWORD_RESET_TOKEN_MINUTES", 60),

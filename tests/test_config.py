@@ -34,7 +34,11 @@ APP_VARIABLES = (
     "CORS_ORIGINS",
     "SMTP_HOST",
     "SMTP_PORT",
+    "SMTP_STARTTLS",
+    "SMTP_SSL",
     "MAIL_FROM",
+    "RATELIMIT_ENABLED",
+    "ALLOW_INSECURE_TRANSPORT",
 )
 
 
@@ -68,6 +72,8 @@ def production_env(stack, tmp_path) -> dict[str, str]:
         "S3_BUCKET_NAME": stack.s3_bucket,
         "S3_REGION": "us-east-1",
         "CORS_ORIGINS": "https://app.irisvue.test",
+        # The test stack's S3 (moto) speaks plain HTTP on loopback.
+        "ALLOW_INSECURE_TRANSPORT": "true",
     }
 
 
@@ -105,6 +111,7 @@ def test_complete_production_env_starts(production_env, tmp_path):
         ({"S3_SECRET_KEY": "minioadmin"}, "S3_SECRET_KEY"),
         ({"CORS_ORIGINS": "*"}, "CORS_ORIGINS"),
         ({"CORS_ORIGINS": '["https://app.irisvue.test", "*"]'}, "CORS_ORIGINS"),
+        ({"ALLOW_INSECURE_TRANSPORT": None}, "S3_SECURE"),
     ],
     ids=lambda value: (
         "-".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else None
@@ -260,3 +267,60 @@ def test_no_cors_origins_means_no_cross_origin_access(stack_env, monkeypatch):
     client = create_app().test_client()
     response = client.get("/health", headers={"Origin": ALLOWED})
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+# Issue #12 finding 10: plain transports and disabled limits need saying so -------
+
+SAFE_TRANSPORT = {
+    "IRISVUE_ENV": "production",
+    "SECRET_KEY": "s" * 48,
+    "JWT_SECRET_KEY": "j" * 48,
+    "MASTER_KEYS": "prod1:" + "k" * 43,
+    "DATABASE_URL": "postgresql://irisvue@db/irisvue",
+    "REDIS_URL": "redis://redis:6379/0",
+    "S3_ENDPOINT": "s3.example.com",
+    "S3_ACCESS_KEY": "irisvue-app",
+    "S3_SECRET_KEY": "a-long-random-s3-secret-of-the-app-user",
+    "S3_SECURE": "true",
+    "SMTP_HOST": "smtp.example.com",
+    "SMTP_STARTTLS": "true",
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "setting"),
+    [
+        ({"RATELIMIT_ENABLED": "false"}, "RATELIMIT_ENABLED"),
+        ({"S3_SECURE": "false"}, "S3_SECURE"),
+        ({"SMTP_STARTTLS": "false"}, "SMTP_SSL"),
+        ({"SMTP_SSL": "true"}, "SMTP_SSL"),  # with STARTTLS too: choose one
+    ],
+)
+def test_production_refuses_insecure_transport(tmp_path, change, setting):
+    from irisvue.config import ConfigError, from_env
+
+    with pytest.raises(ConfigError) as refused:
+        from_env({**SAFE_TRANSPORT, **change}, tmp_path)
+    message = str(refused.value)
+    assert setting in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"SMTP_STARTTLS": "false", "SMTP_SSL": "true", "SMTP_PORT": "465"},
+        {"SMTP_HOST": ""},  # no mail server configured: nothing to protect
+        {
+            "RATELIMIT_ENABLED": "false",
+            "S3_SECURE": "false",
+            "SMTP_STARTTLS": "false",
+            "ALLOW_INSECURE_TRANSPORT": "true",
+        },
+    ],
+)
+def test_production_accepts_tls_or_a_declared_private_network(tmp_path, change):
+    from irisvue.config import from_env
+
+    config = from_env({**SAFE_TRANSPORT, **change}, tmp_path)
+    assert config["IRISVUE_ENV"] == "production"

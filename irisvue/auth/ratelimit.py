@@ -7,20 +7,25 @@ probes Redis again with exponential backoff and switches back on its own.
 
 Keys that name an account are keyed hashes, so Redis holds no email address.
 
+Per-IP keys are the client's address as ProxyFix left it (TRUSTED_PROXIES
+hops of X-Forwarded-For honoured, no more), IPv6 cut to its /64: one
+subscriber gets a whole /64 and could otherwise rotate through it.
+
 `Limiter._storage_dead` (private, no public reset) is version-fenced:
 tests/test_dependency_fences.py; pyproject bounds flask-limiter below 4.2.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 
 from flask import Flask, Response, current_app, request
 from flask_jwt_extended import get_jwt_identity
 from flask_limiter import RouteLimit
-from flask_limiter.util import get_remote_address
 
 from irisvue.auth.audit import pseudonym
+from irisvue.auth.lockout import init_lockout
 from irisvue.auth.schemas import normalize_email
 from irisvue.extensions import limiter
 
@@ -41,6 +46,7 @@ def init_ratelimit(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "irisvue-rl")
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", False)  # never fail open
     limiter.init_app(app)
+    init_lockout(app)
     # One Limiter object serves every app of the process (tests build many):
     # a new app starts on its own storage, not on the last app's fallback.
     limiter._storage_dead = False
@@ -62,6 +68,20 @@ def _body_email() -> str:
     return pseudonym("ratelimit-email", email)
 
 
+def client_key() -> str:
+    """The client's IPv4 address, or the /64 its IPv6 address belongs to."""
+    raw = request.remote_addr or ""
+    try:
+        address = ipaddress.ip_address(raw.split("%", 1)[0])
+    except ValueError:
+        return raw or "unknown"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network(f"{address}/64", strict=False))
+    return str(address)
+
+
 def _user_key() -> str:
     return pseudonym("ratelimit-user", str(get_jwt_identity()))
 
@@ -73,7 +93,7 @@ def _failed(response: Response) -> bool:
 def per_ip(setting: str, scope: str) -> RouteLimit:
     return limiter.limit(
         _config_limit(setting),
-        key_func=get_remote_address,
+        key_func=client_key,
         scope=scope,
         error_message=RATE_LIMITED,
     )

@@ -63,8 +63,8 @@ class RegisterViews(MethodView):
 
 @blp.route("/login")
 class LoginViews(MethodView):
+    # The per-account failure budget is taken before the password check (auth.lockout).
     @per_ip("RATELIMIT_LOGIN_PER_IP", "login-ip")
-    @per_email("RATELIMIT_LOGIN_FAILURES_PER_ACCOUNT", "login-account", failures_only=True)
     @blp.arguments(LoginSchema)
     @blp.response(200, TokenPairSchema)
     @blp.problems({401: "invalid_credentials", 403: "account_disabled", 429: "rate_limited"})
@@ -75,7 +75,7 @@ class LoginViews(MethodView):
 
 @blp.route("/refresh")
 class RefreshViews(MethodView):
-    @blp.authenticated(refresh=True, codes="token_reused")
+    @blp.authenticated(refresh=True, codes="token_reused, session_expired")
     @blp.response(200, TokenPairSchema)
     def post(self) -> dict[str, Any]:
         """Rotate the session: spend the refresh token (the Bearer), get a new pair."""
@@ -134,7 +134,9 @@ class MeViews(MethodView):
         return current_user
 
     @blp.authenticated()
-    @per_user("RATELIMIT_PASSWORD_CHANGE_FAILURES_PER_USER", "me-password", failures_only=True)
+    # Every request counts (200, 403 and 409 alike): no email oracle, no Argon2 sink;
+    # each password check also draws on the account's failure budget.
+    @per_user("RATELIMIT_EMAIL_CHANGE_PER_USER", "me-email")
     @blp.arguments(MePatchSchema)
     @blp.response(200, UserSchema)
     @blp.problems(

@@ -7,28 +7,24 @@ long would let a burst of logins starve the pool.
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import time
 import uuid
-from datetime import timedelta
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from irisvue.auth import audit, sessions
+from irisvue.auth import audit, lockout, sessions
+from irisvue.auth.email_tokens import PASSWORD_RESET, VERIFY_EMAIL, usable_token, void_tokens
+from irisvue.auth.notices import notify
 from irisvue.auth.passwords import get_passwords, is_common
-from irisvue.auth.tokens import TokenPair, as_utc, mark_revoked
+from irisvue.auth.tokens import TokenPair, mark_revoked
 from irisvue.errors import APIError
 from irisvue.extensions import db
 from irisvue.jobs import outbox
 from irisvue.models import EmailToken, Session, User
 from irisvue.models.base import utcnow
-
-VERIFY_EMAIL = "verify_email"
-PASSWORD_RESET = "password_reset"  # noqa: S105 - a token purpose
 
 
 def _refuse_common(password: str, field: str) -> None:
@@ -72,7 +68,8 @@ def login(email: str, password: str) -> TokenPair:
     passwords = get_passwords()
     hashed = row.hashed_password if row else None
     # An unknown email is verified against a dummy hash: same time, same answer.
-    if not passwords.verify(hashed, password):
+    # The account's failure budget is drawn on before the check (auth.lockout).
+    if not lockout.checked(email, lambda: passwords.verify(hashed, password)):
         audit.record("login_failed", user_id=row.id if row else None)
         db.session.commit()
         raise APIError(401, "invalid_credentials", "The email or password is wrong.")
@@ -95,9 +92,9 @@ def login(email: str, password: str) -> TokenPair:
 
 def _check_password(user: User, password: str) -> str:
     """Verify `user`'s password outside any transaction; returns the hash checked."""
-    hashed = user.hashed_password
+    hashed, email = user.hashed_password, user.email
     db.session.rollback()
-    if not get_passwords().verify(hashed, password):
+    if not lockout.checked(email, lambda: get_passwords().verify(hashed, password)):
         raise APIError(403, "invalid_credentials", "The current password is wrong.")
     return hashed or ""
 
@@ -112,6 +109,8 @@ def change_password(user: User, session_id: uuid.UUID | None, current: str, new:
         db.session.rollback()  # changed concurrently: verify against the new one
         raise APIError(409, "conflict", "The password changed meanwhile; try again.")
     user.hashed_password = new_hash
+    void_tokens(user_id, PASSWORD_RESET)  # a reset link mailed earlier dies with the old one
+    notify(user_id, "password_changed", user.email)
     others = sessions.revoke_all(user_id, "password_changed", keep=session_id)
     audit.record(
         "password_changed",
@@ -119,7 +118,7 @@ def change_password(user: User, session_id: uuid.UUID | None, current: str, new:
         session_id=session_id,
         details={"sessions_revoked": len(others)},
     )
-    db.session.commit()
+    outbox.commit()
     mark_revoked(others)
 
 
@@ -135,13 +134,14 @@ def change_email(user: User, new_email: str, current_password: str) -> User:
         return user
     if db.session.scalar(select(User.id).where(User.email == new_email)) is not None:
         raise _email_taken()
+    old_email = user.email
     user.email = new_email
     user.is_verified = False
     # Tokens mailed to the old address must not verify the new one.
-    db.session.execute(
-        delete(EmailToken).where(EmailToken.user_id == user_id, EmailToken.used_at.is_(None))
-    )
+    void_tokens(user_id)
     audit.record("email_changed", user_id=user_id)
+    notify(user_id, "email_changed", old_email)
+    notify(user_id, "email_added", new_email)
     outbox.submit("email.verify_email", user_id=user_id)
     try:
         outbox.commit()
@@ -167,7 +167,9 @@ def request_password_reset(email: str) -> None:
     if user_id is not None:
         audit.record("password_reset_requested", user_id=user_id)
         outbox.submit("email.password_reset", user_id=user_id)
-        outbox.commit()
+        # Handed to Redis after the answer is sent: an unknown email costs no
+        # Redis round trip, so a known one must not either (slow Redis included).
+        outbox.commit(background=True)
     else:
         db.session.rollback()
     floor = current_app.config["PASSWORD_RESET_REQUEST_MIN_MS"] / 1000
@@ -176,52 +178,8 @@ def request_password_reset(email: str) -> None:
         time.sleep(remaining)
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def issue_email_token(user_id: uuid.UUID, purpose: str, lifetime: timedelta) -> str:
-    """A new single-use token; older unused ones of the purpose are voided. Commits."""
-    token = secrets.token_urlsafe(32)
-    db.session.execute(
-        delete(EmailToken).where(
-            EmailToken.user_id == user_id,
-            EmailToken.purpose == purpose,
-            EmailToken.used_at.is_(None),
-        )
-    )
-    db.session.add(
-        EmailToken(
-            user_id=user_id,
-            purpose=purpose,
-            token_hash=_digest(token),
-            expires_at=utcnow() + lifetime,
-        )
-    )
-    db.session.commit()
-    return token
-
-
-def _usable_token(token: str, purpose: str, *, lock: bool = False) -> EmailToken:
-    stmt = select(EmailToken).where(
-        EmailToken.token_hash == _digest(token), EmailToken.purpose == purpose
-    )
-    if lock:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    found = db.session.scalar(stmt)
-    if found is None or found.used_at is not None:
-        db.session.rollback()
-        raise APIError(403, "email_token_invalid", "The link is invalid or was already used.")
-    if as_utc(found.expires_at) <= utcnow():
-        db.session.rollback()
-        raise APIError(403, "email_token_expired", "The link has expired; ask for a new one.")
-    return found
-
-
 def verify_email(token: str) -> User:
-    found = _usable_token(token, VERIFY_EMAIL, lock=True)
-    user = db.session.get(User, found.user_id)
-    assert user is not None  # the token row cascades away with its user
+    found, user = usable_token(token, VERIFY_EMAIL, lock=True)
     found.used_at = utcnow()
     user.is_verified = True
     audit.record("email_verified", user_id=user.id)
@@ -231,19 +189,19 @@ def verify_email(token: str) -> User:
 
 def reset_password(token: str, new_password: str) -> None:
     _refuse_common(new_password, "new_password")
-    _usable_token(token, PASSWORD_RESET)  # refuse bad tokens before paying for a hash
+    usable_token(token, PASSWORD_RESET)  # refuse bad tokens before paying for a hash
     db.session.rollback()
     new_hash = get_passwords().hash(new_password)
-    found = _usable_token(token, PASSWORD_RESET, lock=True)
-    user = db.session.get(User, found.user_id, with_for_update=True, populate_existing=True)
-    assert user is not None
+    found, user = usable_token(token, PASSWORD_RESET, lock=True)
     now = utcnow()
     found.used_at = now
     user.hashed_password = new_hash
     user.is_verified = True  # the reset proved control of the mailbox
     revoked = sessions.revoke_all(user.id, "password_reset")
     audit.record("password_reset", user_id=user.id, details={"sessions_revoked": len(revoked)})
-    db.session.commit()
+    void_tokens(user.id)
+    notify(user.id, "password_changed", user.email)
+    outbox.commit()
     mark_revoked(revoked)
 
 

@@ -17,7 +17,14 @@ from flask import current_app, request
 from sqlalchemy import and_, or_, select
 
 from irisvue.auth import audit
-from irisvue.auth.tokens import TokenPair, as_utc, mark_revoked, mint_pair, new_generation
+from irisvue.auth.tokens import (
+    TokenPair,
+    as_utc,
+    mark_revoked,
+    mint_pair,
+    new_generation,
+    session_end,
+)
 from irisvue.errors import APIError
 from irisvue.extensions import db
 from irisvue.models import Session, User
@@ -67,6 +74,8 @@ def refresh(claims: dict[str, Any]) -> TokenPair:
     """Rotate the session of a verified refresh token; detects reuse."""
     session = _locked(uuid.UUID(claims["sid"]))
     now = utcnow()
+    if session is not None and session.revoked_at is None and session_end(session) <= now:
+        _expire(session, now)
     if session is None or session.revoked_at is not None or as_utc(session.expires_at) <= now:
         db.session.rollback()
         raise APIError(401, "token_revoked", "The token has been revoked.")
@@ -91,6 +100,15 @@ def refresh(claims: dict[str, Any]) -> TokenPair:
         "token_reused",
         "This refresh token was already used; the session has been revoked.",
     )
+
+
+def _expire(session: Session, now: datetime) -> None:
+    """The session reached SESSION_MAX_DAYS: it ends, whatever its refresh token says."""
+    revoke([session], "session_expired", now=now)
+    audit.record("session_expired", user_id=session.user_id, session_id=session.id)
+    db.session.commit()
+    mark_revoked([session])
+    raise APIError(401, "session_expired", "The session reached its maximum age; sign in again.")
 
 
 def revoke(sessions: list[Session], reason: str, *, now: datetime | None = None) -> None:

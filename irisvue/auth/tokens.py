@@ -73,7 +73,10 @@ def mint_pair(session: Session) -> TokenPair:
     issued = whole_seconds(session.issued_at)
     iat = int(issued.timestamp())
     access_exp = iat + int(access_lifetime().total_seconds())
-    refresh_exp = iat + int(refresh_lifetime().total_seconds())
+    # Never past the session's absolute end, however often it was refreshed.
+    refresh_exp = min(
+        iat + int(refresh_lifetime().total_seconds()), int(session_end(session).timestamp())
+    )
     identity = str(session.user_id)
     sid = str(session.id)
     access = create_access_token(
@@ -100,6 +103,11 @@ def mint_pair(session: Session) -> TokenPair:
     return TokenPair(access, refresh, access_exp - iat)
 
 
+def session_end(session: Session) -> datetime:
+    """The absolute end of a session: SESSION_MAX_DAYS after it was opened."""
+    return as_utc(session.created_at) + timedelta(days=current_app.config["SESSION_MAX_DAYS"])
+
+
 def new_generation(session: Session, now: datetime) -> None:
     """Give the session fresh jtis; the refresh token it replaces becomes `previous`."""
     issued = whole_seconds(now)
@@ -108,7 +116,7 @@ def new_generation(session: Session, now: datetime) -> None:
     session.refresh_jti = str(uuid.uuid4())
     session.access_jti = str(uuid.uuid4())
     session.issued_at = issued
-    session.expires_at = issued + refresh_lifetime()
+    session.expires_at = min(issued + refresh_lifetime(), session_end(session))
 
 
 def mark_revoked(sessions: list[Session]) -> None:

@@ -16,7 +16,7 @@ from rq.job import Job as RQJob
 from rq.serializers import JSONSerializer
 
 from irisvue.jobs import cron as cron_module
-from irisvue.jobs.outbox import relay
+from irisvue.jobs.outbox import relay, wait_background
 from irisvue.jobs.registry import QUEUE_NAMES
 
 
@@ -66,8 +66,10 @@ def run_burst_worker(app: Flask) -> int:
     """Drain every queue in priority order with an in-process SimpleWorker.
 
     Retries whose backoff has elapsed are moved back to their queue first
-    (`with_scheduler`). Returns how many job executions ran.
+    (`with_scheduler`). Returns how many job executions ran. Jobs this process
+    is still handing to Redis in the background are waited for first.
     """
+    wait_background()
     connection = worker_connection(app)
     try:
         with app.app_context(), _preserved_signal_handlers():

@@ -11,12 +11,15 @@ jobs inline, in this process.
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Iterable
+from concurrent import futures
 from datetime import timedelta
 from typing import Any
 
 import structlog
+from flask import Flask, current_app
 from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -33,6 +36,9 @@ log = structlog.get_logger(__name__)
 
 _PENDING_KEY = "irisvue.outbox.pending"
 RELAY_BATCH = 100
+_background: futures.ThreadPoolExecutor | None = None
+_background_lock = threading.Lock()
+_in_flight: set[futures.Future[int]] = set()
 
 
 def _pending() -> list[uuid.UUID]:
@@ -64,17 +70,48 @@ def submit(kind: str, *, user_id: uuid.UUID | None = None, args: dict | None = N
     return job
 
 
-def commit() -> None:
+def commit(*, background: bool = False) -> None:
     """Commit the session, then dispatch every job submitted in it.
 
     Dispatch problems are logged, never raised: the change is committed and the
-    outbox row guarantees the job is sent by the relay.
+    outbox row guarantees the job is sent by the relay. `background=True` hands
+    the jobs to Redis from a small thread pool instead of the request's thread,
+    so the answer never waits for Redis (nor shows, by its timing, that a job
+    was queued at all).
     """
     db.session.commit()
     pending = list(_pending())
     _pending().clear()
-    if pending:
+    if not pending:
+        return
+    if background and queues.get_queues() is not None:
+        _dispatch_in_background(current_app._get_current_object(), pending)  # type: ignore[attr-defined]
+    else:
         _dispatch_ids(pending)
+
+
+def _dispatch_in_background(app: Flask, ids: list[uuid.UUID]) -> None:
+    global _background
+    with _background_lock:
+        if _background is None:
+            _background = futures.ThreadPoolExecutor(2, thread_name_prefix="outbox-dispatch")
+        future = _background.submit(_dispatch_with_app, app, ids)
+        _in_flight.add(future)
+    future.add_done_callback(_in_flight.discard)
+
+
+def _dispatch_with_app(app: Flask, ids: list[uuid.UUID]) -> int:
+    with app.app_context():
+        try:
+            return _dispatch_ids(ids)
+        except Exception as exc:  # noqa: BLE001 - the relay sends whatever is left
+            log.warning("job_dispatch_failed", error=type(exc).__name__)
+            return 0
+
+
+def wait_background(timeout: float = 30.0) -> None:
+    """Wait for this process's background dispatches (a burst worker, before draining)."""
+    futures.wait(list(_in_flight), timeout=timeout)
 
 
 def _dispatch_ids(ids: list[uuid.UUID]) -> int:

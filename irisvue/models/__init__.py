@@ -6,6 +6,7 @@ from irisvue.models.consent import ConsentDocument, ConsentHead, ConsentRecord
 from irisvue.models.email_token import EmailToken
 from irisvue.models.job import Job
 from irisvue.models.privacy import ErasureTombstone, PrivacyRequest
+from irisvue.models.security_notice import SecurityNotice
 from irisvue.models.session import Session
 from irisvue.models.user import User
 from irisvue.models.user_key import UserKey
@@ -20,6 +21,7 @@ __all__ = [
     "ErasureTombstone",
     "Job",
     "PrivacyRequest",
+    "SecurityNotice",
     "Session",
     "User",
     "UserKey",

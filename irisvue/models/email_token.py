@@ -27,3 +27,6 @@ class EmailToken(UUIDPrimaryKey, Timestamps, db.Model):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Keyed hash of the address the token was mailed to: consuming it fails once
+    # the account's email differs (a change that raced the email job).
+    address_hash: Mapped[str | None] = mapped_column(String(32))

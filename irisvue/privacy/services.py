@@ -14,7 +14,7 @@ import structlog
 from flask import current_app
 from sqlalchemy import delete, func, select, update
 
-from irisvue.auth import sessions
+from irisvue.auth import lockout, sessions
 from irisvue.auth.passwords import get_passwords
 from irisvue.auth.tokens import as_utc, mark_revoked
 from irisvue.captures.destruction import destroy_biometrics
@@ -126,9 +126,9 @@ def request_erasure(user: User, password: str) -> PrivacyRequest:
     The account is disabled in the same transaction, so no new session can
     start while the job is pending.
     """
-    user_id, hashed = user.id, user.hashed_password
+    user_id, hashed, email = user.id, user.hashed_password, user.email
     db.session.rollback()
-    if not get_passwords().verify(hashed, password):
+    if not lockout.checked(email, lambda: get_passwords().verify(hashed, password)):
         raise APIError(401, "invalid_credentials", "The password is wrong.")
     user = db.session.get(User, user_id, with_for_update=True, populate_existing=True)
     if user is None:  # erased meanwhile by a concurrent request

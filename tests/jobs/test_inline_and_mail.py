@@ -132,3 +132,25 @@ def test_embedded_stack_on_sqlite_runs_jobs_inline(monkeypatch, tmp_path, stack_
             db.session.remove()
             db.engine.dispose()
     assert len(mailbox.to("sqlite.user@example.com")) == 2
+
+
+def test_smtp_ssl_sends_over_implicit_tls(app, tmp_path, monkeypatch):
+    """SMTP_SSL=true speaks TLS from the first byte and verifies the server."""
+    from tests.support.tls import SmtpsMailbox, self_signed
+
+    cert, key = self_signed(tmp_path)
+    with SmtpsMailbox(cert, key) as smtps:
+        app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=smtps.port, SMTP_TIMEOUT_SECONDS=2)
+        # A plain SMTP client gets no greeting it understands from an SMTPS port.
+        app.config.update(SMTP_SSL=False, SMTP_STARTTLS=False)
+        with app.app_context(), pytest.raises(MailDeliveryError):
+            send_email("tls-reader@example.com", "Plain", "not sent")
+        # Implicit TLS, with a server certificate the client does not trust: refused.
+        app.config.update(SMTP_SSL=True)
+        with app.app_context(), pytest.raises(MailDeliveryError):
+            send_email("tls-reader@example.com", "Untrusted", "not sent")
+        # Trusted (the system's CA file is this test's certificate): delivered.
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        with app.app_context():
+            send_email("tls-reader@example.com", "Over TLS", "sealed")
+    assert [m["Subject"] for m in smtps.messages] == ["Over TLS"]

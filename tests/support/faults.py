@@ -31,12 +31,44 @@ TABLES = (
     "audit_events",
     "jobs",
     "email_tokens",
+    "security_notices",
     "user_keys",
     "captures",
     "consent_records",
     "privacy_requests",
     "erasure_tombstones",
 )
+
+
+class BlackHole:
+    """A TCP listener that accepts every connection and never answers: a hung server."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._listener = socket.create_server(("127.0.0.1", self.port))
+        self._held: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            self._held.append(client)  # read nothing, answer nothing
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._listener.close()
+        for sock in self._held:
+            with contextlib.suppress(OSError):
+                sock.close()
+        self._thread.join(timeout=5)
 
 
 class TcpProxy:
