@@ -9,6 +9,9 @@ import pytest
 from sqlalchemy import text
 
 from irisvue.extensions import db
+from tests.support.consent import grant_biometric_consent
+from tests.support.images import plain_png
+from tests.support.uploads import upload
 from tests.support.users import PASSWORD
 
 EXPORT = "/api/v1/privacy/export"
@@ -39,7 +42,7 @@ def _code(response) -> tuple[int, str | None]:
 
 
 def test_no_token_is_stored_and_the_link_is_typed(app, client, signed_in, run_jobs):
-    user, headers = signed_in(password=PASSWORD)
+    headers = signed_in(password=PASSWORD).headers
     job = _export(client, headers, run_jobs)
     result = job["result"]
     assert set(result) == {"size", "captures", "download_url", "download_token", "expires_at"}
@@ -58,7 +61,7 @@ def test_no_token_is_stored_and_the_link_is_typed(app, client, signed_in, run_jo
 
 
 def test_the_link_is_absolute_with_public_base_url(app, client, signed_in, run_jobs):
-    user, headers = signed_in(password=PASSWORD)
+    headers = signed_in(password=PASSWORD).headers
     job = _export(client, headers, run_jobs)
     app.config["PUBLIC_BASE_URL"] = "https://api.example.com"
     try:
@@ -71,21 +74,21 @@ def test_the_link_is_absolute_with_public_base_url(app, client, signed_in, run_j
 
 
 def test_the_event_stream_mints_the_link_too(app, client, signed_in, run_jobs):
-    user, headers = signed_in(password=PASSWORD)
+    headers = signed_in(password=PASSWORD).headers
     job = _export(client, headers, run_jobs)
     stream = client.get(f"/api/v1/jobs/{job['id']}/events", headers=headers)
     assert "download_token" in stream.get_data(as_text=True)
 
 
 def test_logout_all_voids_the_link(app, client, signed_in, run_jobs):
-    user, headers = signed_in(password=PASSWORD)
+    headers = signed_in(password=PASSWORD).headers
     job = _export(client, headers, run_jobs)
     assert client.post("/api/v1/auth/logout-all", headers=headers).status_code == 204
     assert _code(_download(app, job)) == (401, "token_revoked")
 
 
 def test_a_password_change_voids_the_link(app, client, signed_in, run_jobs):
-    user, headers = signed_in(password=PASSWORD)
+    headers = signed_in(password=PASSWORD).headers
     job = _export(client, headers, run_jobs)
     changed = client.post(
         "/api/v1/auth/password",
@@ -99,17 +102,21 @@ def test_a_password_change_voids_the_link(app, client, signed_in, run_jobs):
 
 
 def test_withdrawing_biometric_consent_voids_the_link(app, client, signed_in, run_jobs):
-    user, headers = signed_in(password=PASSWORD)
+    headers = signed_in(password=PASSWORD).headers
     job = _export(client, headers, run_jobs)
     withdrawn = client.post("/api/v1/consents/biometric_capture/withdraw", json={}, headers=headers)
     assert withdrawn.status_code == 202, withdrawn.get_json()
-    response = _download(app, job)
-    assert response.status_code in (401, 404) and response.status_code != 200
+    run_jobs()
+    assert _download(app, job).status_code != 200
+    # Consent again and upload: the user has a new data key; the old link stays void.
+    grant_biometric_consent(client, headers)
+    assert upload(client, headers, plain_png(), "eye.png", "image/png").status_code == 201
+    assert _code(_download(app, job)) == (401, "token_revoked")
 
 
 @pytest.mark.parametrize("run_erasure", [False, True])
 def test_erasure_voids_the_link(app, client, signed_in, run_jobs, run_erasure):
-    user, headers = signed_in(password=PASSWORD)
+    headers = signed_in(password=PASSWORD).headers
     job = _export(client, headers, run_jobs)
     erased = client.post("/api/v1/privacy/erasure", json={"password": PASSWORD}, headers=headers)
     assert erased.status_code == 202, erased.get_json()
@@ -122,7 +129,7 @@ def test_erasure_voids_the_link(app, client, signed_in, run_jobs, run_erasure):
 def test_a_token_of_another_users_job_does_not_open_this_one(app, client, signed_in, run_jobs):
     from irisvue.privacy import export_services
 
-    user, headers = signed_in(password=PASSWORD)
+    headers = signed_in(password=PASSWORD).headers
     job = _export(client, headers, run_jobs)
     with app.test_request_context():
         forged = export_services.download_token(uuid.UUID(job["id"]), uuid.uuid4())
