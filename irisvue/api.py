@@ -9,18 +9,24 @@
 * `streamed()`: a streamed download (decrypted capture or export archive).
 * `IrisVueApi`: the smorest `Api`, documenting errors as problem+json and
   declaring the bearer scheme.
+* `EnumField`: a string from a fixed set, documented once as a named component
+  (`ConsentType`, `JobStatus`, ...) that every use refers to; nullable
+  references are documented as `allOf: [$ref]` + `nullable: true`, which
+  generators keep typed.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from flask import Response, g, stream_with_context
 from flask_jwt_extended import current_user as _jwt_current_user
 from flask_jwt_extended import get_jwt_identity, jwt_required
 from flask_smorest import Api, Blueprint
+from marshmallow import fields
+from werkzeug.routing import AnyConverter
 
 from irisvue.errors import PROBLEM_MIMETYPE, APIError, ProblemJsonPlugin, ProblemSchema
 
@@ -40,6 +46,59 @@ RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"typ
 NO_STORE = {"Cache-Control": "no-store"}
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+# What may sit next to a reference (wrapped in `allOf`: OpenAPI 3.0 ignores siblings of `$ref`).
+_REF_SIBLINGS = ("description", "default", "example", "readOnly", "writeOnly")
+
+
+class EnumField(fields.String):
+    """A string from `values`, documented as the shared component `component`.
+
+    It documents only: validation stays with the schema's own validators.
+    """
+
+    # Values → component name: a path segment `<any(...)>` over the same values refers to it too.
+    components: dict[frozenset[str], tuple[str, tuple[str, ...]]] = {}
+
+    def __init__(self, component: str, values: Sequence[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.component = component
+        self.values = tuple(values)
+        EnumField.components[frozenset(self.values)] = (component, self.values)
+
+
+def _enum_component(spec: Any, component: str, values: Sequence[str]) -> dict[str, str]:
+    existing = spec.components.schemas.get(component)
+    if existing is None:
+        spec.components.schema(component, {"type": "string", "enum": list(values)})
+    elif existing.get("enum") != list(values):  # e.g. a Schema of the same name
+        raise ValueError(f"OpenAPI component {component!r} is already something else")
+    return {"$ref": f"#/components/schemas/{component}"}
+
+
+def _reference(converter: Any, field: Any, ret: dict[str, Any], **kwargs: Any) -> dict:
+    """Last attribute function: shared enums by reference, nullable references typed."""
+    ref: dict[str, str] | None = None
+    if isinstance(field, EnumField):
+        ref = _enum_component(converter.spec, field.component, field.values)
+    else:  # apispec's `anyOf: [$ref, {type: object, nullable}]` for a nullable Nested
+        any_of = ret.get("anyOf")
+        if isinstance(any_of, list) and len(any_of) == 2 and "$ref" in any_of[0]:
+            ref = any_of[0]
+        elif "$ref" in ret:
+            return {}
+        elif isinstance(ret.get("allOf"), list) and len(ret["allOf"]) == 1:
+            ref = ret["allOf"][0]
+    if ref is None:
+        return {}
+    siblings = {key: ret[key] for key in _REF_SIBLINGS if key in ret}
+    ret.clear()
+    if field.allow_none:
+        ret.update(allOf=[ref], nullable=True, **siblings)
+    elif siblings:
+        ret.update(allOf=[ref], **siblings)
+    else:
+        ret.update(ref)
+    return {}
 
 
 class IrisVueApi(Api):
@@ -53,6 +112,19 @@ class IrisVueApi(Api):
         super().__init__(app, **kwargs)
         if app is not None:
             self.spec.components.security_scheme("bearerAuth", BEARER_SCHEME)
+            self.ma_plugin.converter.add_attribute_function(_reference)
+            self.register_converter(AnyConverter, self._any_segment)
+
+    def _any_segment(self, converter: AnyConverter) -> dict[str, Any]:
+        """`<any(a, b):name>`: the shared enum over the same values, else an inline one."""
+        items = tuple(getattr(converter, "items", ()))
+        known = EnumField.components.get(frozenset(items))
+        if known is None:
+            return {"type": "string", "enum": list(items)}
+        return _enum_component(self.spec, *known)
+
+    def _register_pagination_header(self) -> None:
+        """Not used: the API pages with cursors in the body (no PaginationMetadata schema)."""
 
 
 class ApiBlueprint(Blueprint):

@@ -175,6 +175,8 @@ def from_env(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "EXPORT_RETENTION_DAYS": env_int(env, "EXPORT_RETENTION_DAYS", 7),
         "AUDIT_RETENTION_DAYS": env_int(env, "AUDIT_RETENTION_DAYS", 365),
         "EXPORT_LINK_TTL_SECONDS": env_int(env, "EXPORT_LINK_TTL_SECONDS", 24 * 3600),
+        # The API's public origin (https://api.example.com): links handed out are absolute.
+        "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "").strip().rstrip("/"),
         "SSE_HEARTBEAT_SECONDS": env_float(env, "SSE_HEARTBEAT_SECONDS", 15.0),
         "SSE_MAX_STREAM_SECONDS": env_float(env, "SSE_MAX_STREAM_SECONDS", 300.0),
         "SSE_POLL_SECONDS": env_float(env, "SSE_POLL_SECONDS", 0.5),

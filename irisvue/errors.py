@@ -43,11 +43,19 @@ DEFAULT_CODES = {
 class ProblemSchema(Schema):
     """An RFC 9457 problem document."""
 
-    type = fields.String(metadata={"description": "URI identifying the problem type"})
-    title = fields.String(metadata={"description": "short summary of the problem type"})
-    status = fields.Integer()
-    detail = fields.String(metadata={"description": "what went wrong in this request"})
-    code = fields.String(metadata={"description": "stable machine-readable error code"})
+    type = fields.String(
+        required=True, metadata={"description": "URI identifying the problem type"}
+    )
+    title = fields.String(
+        required=True, metadata={"description": "short summary of the problem type"}
+    )
+    status = fields.Integer(required=True)
+    detail = fields.String(
+        required=True, metadata={"description": "what went wrong in this request"}
+    )
+    code = fields.String(
+        required=True, metadata={"description": "stable machine-readable error code"}
+    )
     errors = fields.Dict(
         keys=fields.String(),
         values=fields.Raw(),

@@ -24,7 +24,7 @@ from prometheus_client import (
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
-# Labels are the route template (`/api/v1/jobs/<uuid:item_id>`), never the
+# Labels are the route template (`/api/v1/jobs/<uuid:job_id>`), never the
 # concrete path, so no id or personal datum becomes a label value.
 # Werkzeug accepts any method token; unknown ones share one label value so a
 # client cannot grow the number of series.

@@ -36,7 +36,7 @@ blp.no_store()  # every auth response is personal: tokens, the account, sessions
 SESSION_LINKS = {
     "DeleteSession": {
         "operationId": "deleteSession",
-        "parameters": {"item_id": "$response.body#/items/0/id"},
+        "parameters": {"session_id": "$response.body#/items/0/id"},
         "description": "revoke the newest session of the page",
     }
 }
@@ -56,6 +56,7 @@ class RegisterViews(MethodView):
     @blp.problems(
         {409: "email_taken", 422: "validation_error, password_too_common", 429: "rate_limited"}
     )
+    @blp.doc(operationId="register")
     def post(self, data: dict[str, str]) -> dict[str, Any]:
         """Create an account; signs in and queues a verification email."""
         return services.register(data["email"], data["password"])
@@ -68,6 +69,7 @@ class LoginViews(MethodView):
     @blp.arguments(LoginSchema)
     @blp.response(200, TokenPairSchema)
     @blp.problems({401: "invalid_credentials", 403: "account_disabled", 429: "rate_limited"})
+    @blp.doc(operationId="login")
     def post(self, data: dict[str, str]) -> dict[str, Any]:
         """Sign in with email and password: a new session and its token pair."""
         return services.login(data["email"], data["password"]).as_dict()
@@ -77,6 +79,7 @@ class LoginViews(MethodView):
 class RefreshViews(MethodView):
     @blp.authenticated(refresh=True, codes="token_reused, session_expired")
     @blp.response(200, TokenPairSchema)
+    @blp.doc(operationId="refreshTokens")
     def post(self) -> dict[str, Any]:
         """Rotate the session: spend the refresh token (the Bearer), get a new pair."""
         return sessions.refresh(get_jwt()).as_dict()
@@ -86,6 +89,7 @@ class RefreshViews(MethodView):
 class LogoutViews(MethodView):
     @blp.authenticated()
     @blp.response(204)
+    @blp.doc(operationId="logout")
     def post(self) -> None:
         """Revoke the current session: its refresh token and its access tokens."""
         sessions.logout(uuid.UUID(get_jwt()["sid"]))
@@ -95,6 +99,7 @@ class LogoutViews(MethodView):
 class LogoutAllViews(MethodView):
     @blp.authenticated()
     @blp.response(204)
+    @blp.doc(operationId="logoutAll")
     def post(self) -> None:
         """Revoke every session of the account, this one included."""
         sessions.logout_all(current_user.id)
@@ -103,7 +108,7 @@ class LogoutAllViews(MethodView):
 @blp.route("/sessions")
 class SessionsViews(MethodView):
     @blp.authenticated()
-    @blp.doc(responses={200: {"links": SESSION_LINKS}})
+    @blp.doc(operationId="listSessions", responses={200: {"links": SESSION_LINKS}})
     @blp.arguments(SessionQueryArgsSchema, location="query")
     @blp.response(200, SessionListSchema)
     @blp.problems({422: "validation_error, invalid_cursor"})
@@ -114,21 +119,22 @@ class SessionsViews(MethodView):
         )
 
 
-@blp.route("/sessions/<uuid:item_id>")
+@blp.route("/sessions/<uuid:session_id>")
 class SessionByIdViews(MethodView):
     @blp.authenticated()
     @blp.doc(operationId="deleteSession")
     @blp.response(204)
     @blp.problems({404: "session_not_found"})
-    def delete(self, item_id: uuid.UUID) -> None:
+    def delete(self, session_id: uuid.UUID) -> None:
         """Revoke one of the account's sessions."""
-        sessions.delete_session(current_user.id, item_id)
+        sessions.delete_session(current_user.id, session_id)
 
 
 @blp.route("/me")
 class MeViews(MethodView):
     @blp.authenticated()
     @blp.response(200, UserSchema)
+    @blp.doc(operationId="getMe")
     def get(self) -> Any:
         """The signed-in account."""
         return current_user
@@ -146,6 +152,7 @@ class MeViews(MethodView):
             429: "rate_limited",
         }
     )
+    @blp.doc(operationId="updateMe")
     def patch(self, data: dict[str, str]) -> Any:
         """Change the account's email (needs the password; the new one is re-verified)."""
         return services.change_email(current_user, data["email"], data["current_password"])
@@ -164,6 +171,7 @@ class PasswordViews(MethodView):
             429: "rate_limited",
         }
     )
+    @blp.doc(operationId="changePassword")
     def post(self, data: dict[str, str]) -> None:
         """Change the password; every other session is revoked."""
         services.change_password(
@@ -177,6 +185,7 @@ class VerifyEmailRequestViews(MethodView):
     @per_user("RATELIMIT_VERIFY_EMAIL_PER_USER", "verify-email-request")
     @blp.response(202, AcceptedSchema)
     @blp.problems({409: "already_verified", 429: "rate_limited"})
+    @blp.doc(operationId="requestEmailVerification")
     def post(self) -> dict[str, str]:
         """(Re)send the verification email; an earlier link stops working."""
         services.request_verification(current_user)
@@ -189,6 +198,7 @@ class VerifyEmailViews(MethodView):
     @blp.arguments(EmailTokenSchema)
     @blp.response(200, UserSchema)
     @blp.problems({403: "email_token_invalid, email_token_expired", 429: "rate_limited"})
+    @blp.doc(operationId="verifyEmail")
     def post(self, data: dict[str, str]) -> Any:
         """Consume a verification token (single use, 24 h)."""
         return services.verify_email(data["token"])
@@ -201,6 +211,7 @@ class PasswordResetRequestViews(MethodView):
     @blp.arguments(PasswordResetRequestSchema)
     @blp.response(202, AcceptedSchema)
     @blp.problems({429: "rate_limited"})
+    @blp.doc(operationId="requestPasswordReset")
     def post(self, data: dict[str, str]) -> dict[str, str]:
         """Ask for a reset email; the answer is the same whether the account exists or not."""
         services.request_password_reset(data["email"])
@@ -222,6 +233,7 @@ class PasswordResetViews(MethodView):
             429: "rate_limited",
         }
     )
+    @blp.doc(operationId="resetPassword")
     def post(self, data: dict[str, str]) -> None:
         """Set a new password with a reset token (single use, 1 h); signs out everywhere."""
         services.reset_password(data["token"], data["new_password"])

@@ -116,11 +116,11 @@ class LoginSchema(Schema):
 
 
 class UserSchema(Schema):
-    id = fields.UUID(dump_only=True)
-    email = fields.String(dump_only=True)
-    is_verified = fields.Boolean(dump_only=True)
-    created_at = fields.DateTime(dump_only=True)
-    auth_provider = fields.String(dump_only=True)
+    id = fields.UUID(dump_only=True, required=True)
+    email = fields.String(dump_only=True, required=True)
+    is_verified = fields.Boolean(dump_only=True, required=True)
+    created_at = fields.DateTime(dump_only=True, required=True)
+    auth_provider = fields.String(dump_only=True, required=True, metadata={"example": "password"})
 
 
 class MePatchSchema(Schema):
@@ -142,13 +142,15 @@ class RegisteredSchema(TokenPairSchema):
 
 
 class SessionSchema(Schema):
-    id = fields.UUID(dump_only=True)
-    created_at = fields.DateTime(dump_only=True)
-    last_used_at = fields.DateTime(dump_only=True)
-    expires_at = fields.DateTime(dump_only=True)
-    ip_address = fields.String(dump_only=True, allow_none=True)
-    user_agent = fields.String(dump_only=True, allow_none=True)
-    current = fields.Boolean(dump_only=True, metadata={"description": "the calling session"})
+    id = fields.UUID(dump_only=True, required=True)
+    created_at = fields.DateTime(dump_only=True, required=True)
+    last_used_at = fields.DateTime(dump_only=True, required=True)
+    expires_at = fields.DateTime(dump_only=True, required=True)
+    ip_address = fields.String(dump_only=True, required=True, allow_none=True)
+    user_agent = fields.String(dump_only=True, required=True, allow_none=True)
+    current = fields.Boolean(
+        dump_only=True, required=True, metadata={"description": "the calling session"}
+    )
 
 
 class SessionListSchema(Schema):

@@ -25,7 +25,7 @@ blp = ApiBlueprint(
     description="Iris photographs: consent-gated, metadata-stripped, encrypted uploads.",
 )
 blp.no_store()  # biometric data and its metadata
-_BY_NEW_ID = {"item_id": "$response.body#/id"}
+_BY_NEW_ID = {"capture_id": "$response.body#/id"}
 # OpenAPI links: what a client (or a stateful fuzzer) can do with an answer.
 CREATED_LINKS = {
     "GetCapture": {"operationId": "getCapture", "parameters": _BY_NEW_ID},
@@ -35,7 +35,7 @@ CREATED_LINKS = {
 DELETED_LINKS = {
     "GetDeletedCapture": {
         "operationId": "getCapture",
-        "parameters": {"item_id": "$request.path.item_id"},
+        "parameters": {"capture_id": "$request.path.capture_id"},
         "description": "404 from now on",
     }
 }
@@ -49,6 +49,7 @@ class CaptureViews(MethodView):
     @blp.arguments(CaptureQueryArgsSchema, location="query")
     @blp.response(200, CapturePageSchema)
     @blp.problem(422, "Invalid limit or cursor")
+    @blp.doc(operationId="listCaptures")
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """The user's captures, newest first, paginated."""
         items, next_cursor = services.list_captures(
@@ -57,7 +58,7 @@ class CaptureViews(MethodView):
         return {"items": items, "next_cursor": next_cursor}
 
     @blp.authenticated()
-    @blp.doc(requestBody=UPLOAD_REQUEST_BODY)
+    @blp.doc(operationId="uploadCapture", requestBody=UPLOAD_REQUEST_BODY)
     @blp.doc(responses={201: {"links": CREATED_LINKS}})
     @blp.response(201, CaptureSchema, description="The stored capture")
     @blp.problem(400, "`invalid_multipart`: the multipart body is malformed")
@@ -81,27 +82,27 @@ class CaptureViews(MethodView):
         return services.create_capture(current_user_id(), upload)
 
 
-@blp.route("/<uuid:item_id>")
+@blp.route("/<uuid:capture_id>")
 class CaptureByIdViews(MethodView):
     @blp.authenticated()
     @blp.doc(operationId="getCapture")
     @blp.response(200, CaptureSchema)
     @blp.problem(404, "No such capture of this user")
-    def get(self, item_id: uuid.UUID) -> Capture:
+    def get(self, capture_id: uuid.UUID) -> Capture:
         """A capture's metadata."""
-        return services.get_capture(current_user_id(), item_id)
+        return services.get_capture(current_user_id(), capture_id)
 
     @blp.authenticated()
     @blp.doc(operationId="deleteCapture", responses={204: {"links": DELETED_LINKS}})
     @blp.response(204, description="Object and row deleted")
     @blp.problem(404, "No such capture of this user")
     @blp.problem(503, "`storage_unavailable`: the object store is unavailable; nothing was deleted")
-    def delete(self, item_id: uuid.UUID) -> None:
+    def delete(self, capture_id: uuid.UUID) -> None:
         """Delete a capture: its encrypted object, then its row."""
-        services.delete_capture(current_user_id(), item_id)
+        services.delete_capture(current_user_id(), capture_id)
 
 
-@blp.route("/<uuid:item_id>/content")
+@blp.route("/<uuid:capture_id>/content")
 class CaptureContentViews(MethodView):
     @blp.authenticated()
     @blp.doc(operationId="getCaptureContent")
@@ -113,7 +114,7 @@ class CaptureContentViews(MethodView):
     @blp.problem(410, "`content_destroyed`: the data key or object was destroyed")
     @blp.problem(500, "`integrity_error`: the stored object failed authentication")
     @blp.problem(503, "`storage_unavailable`: the object store is unavailable")
-    def get(self, item_id: uuid.UUID) -> Response:
+    def get(self, capture_id: uuid.UUID) -> Response:
         """The decrypted photo, streamed."""
-        content = services.open_content(current_user_id(), item_id)
+        content = services.open_content(current_user_id(), capture_id)
         return streamed(content, content.content_type)

@@ -6,6 +6,7 @@ from uuid import UUID
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from irisvue.api import EnumField
 from irisvue.captures.services import decode_cursor
 from irisvue.models.capture import CAPTURE_CONTENT_TYPES
 from irisvue.pagination import KEYSET_DOC
@@ -31,12 +32,11 @@ class Cursor(fields.String):
 
 class CaptureSchema(Schema):
     id = fields.UUID(required=True)
-    content_type = fields.String(
+    content_type = EnumField(
+        "CaptureContentType",
+        CAPTURE_CONTENT_TYPES,
         required=True,
-        metadata={
-            "enum": list(CAPTURE_CONTENT_TYPES),
-            "description": "recognised from the bytes, not from the declared type",
-        },
+        metadata={"description": "recognised from the bytes, not from the declared type"},
     )
     size = fields.Integer(
         required=True, metadata={"description": "bytes of the stored image (metadata stripped)"}
@@ -45,6 +45,13 @@ class CaptureSchema(Schema):
         required=True, metadata={"description": "hex SHA-256 of the stored image"}
     )
     created_at = fields.DateTime(required=True)
+
+
+class DestructionResultSchema(Schema):
+    """The result of a `biometrics.destroy` job (a withdrawal or refusal of biometric consent)."""
+
+    captures = fields.Integer(required=True, metadata={"description": "capture rows deleted"})
+    objects = fields.Integer(required=True, metadata={"description": "stored objects deleted"})
 
 
 class CaptureQueryArgsSchema(Schema):

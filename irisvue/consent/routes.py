@@ -50,6 +50,7 @@ def _cache_headers(response: Response) -> Response:
 class ConsentDocumentViews(MethodView):
     @blp.arguments(DocumentQueryArgsSchema, location="query")
     @blp.response(200, ConsentDocumentListSchema)
+    @blp.doc(operationId="listConsentDocuments")
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """The current consent texts: the latest version per type and jurisdiction (no auth)."""
         documents = current_documents(args.get("type"), args.get("jurisdiction"), args["locale"])
@@ -70,6 +71,7 @@ class JurisdictionViews(MethodView):
 class ConsentViews(MethodView):
     @blp.authenticated()
     @blp.response(200, ConsentStateListSchema)
+    @blp.doc(operationId="getConsentState")
     def get(self) -> dict[str, Any]:
         """The user's current consent per type: the latest record wins."""
         return {"items": services.current_state(current_user_id())}
@@ -127,6 +129,7 @@ class ConsentHistoryViews(MethodView):
     @blp.authenticated()
     @blp.arguments(HistoryQueryArgsSchema, location="query")
     @blp.response(200, HistorySchema)
+    @blp.doc(operationId="getConsentHistory")
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Every record of the user, oldest first, paginated; `verify=true` checks the chain."""
         user_id = current_user_id()

@@ -5,6 +5,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, pre_dump, validate
 
+from irisvue.api import EnumField
 from irisvue.consent.documents import DEFAULT_LOCALE, LOCALE_PATTERN, read_document_files
 from irisvue.consent.jurisdiction import SOURCES
 from irisvue.consent.services import Receipt
@@ -12,6 +13,22 @@ from irisvue.jobs.schemas import JobSchema
 from irisvue.models.consent import CONSENT_TYPES, JURISDICTIONS
 
 MAX_PAGE = 100
+CHAIN_BREAK_REASONS = (
+    "seq_gap",
+    "prev_hash_mismatch",
+    "hash_mismatch",
+    "unknown_key",
+    "head_mismatch",
+)
+
+
+def ConsentType(**kwargs: Any) -> EnumField:  # noqa: N802 - named for its component
+    return EnumField("ConsentType", CONSENT_TYPES, **kwargs)
+
+
+def Jurisdiction(**kwargs: Any) -> EnumField:  # noqa: N802 - named for its component
+    return EnumField("Jurisdiction", JURISDICTIONS, **kwargs)
+
 
 _consent_type = validate.OneOf(CONSENT_TYPES)
 _jurisdiction = validate.OneOf(JURISDICTIONS)
@@ -64,14 +81,14 @@ class Cursor(fields.String):
 
 
 class DocumentQueryArgsSchema(Schema):
-    type = fields.String(validate=_consent_type, metadata={"enum": list(CONSENT_TYPES)})
-    jurisdiction = fields.String(validate=_jurisdiction, metadata={"enum": list(JURISDICTIONS)})
+    type = ConsentType(validate=_consent_type)
+    jurisdiction = Jurisdiction(validate=_jurisdiction)
     locale = fields.String(load_default=DEFAULT_LOCALE, validate=_locale)
 
 
 class ConsentDocumentSchema(Schema):
-    type = fields.String(required=True, metadata={"enum": list(CONSENT_TYPES)})
-    jurisdiction = fields.String(required=True, metadata={"enum": list(JURISDICTIONS)})
+    type = ConsentType(required=True)
+    jurisdiction = Jurisdiction(required=True)
     locale = fields.String(required=True, metadata={"example": "en"})
     version = fields.Integer(required=True, metadata={"example": 1})
     text = fields.String(required=True, metadata={"description": "Markdown"})
@@ -84,12 +101,8 @@ class ConsentDocumentListSchema(Schema):
 
 
 class ConsentCreateSchema(Schema):
-    consent_type = fields.String(
-        required=True, validate=_consent_type, metadata={"enum": list(CONSENT_TYPES)}
-    )
-    jurisdiction = fields.String(
-        required=True, validate=_jurisdiction, metadata={"enum": list(JURISDICTIONS)}
-    )
+    consent_type = ConsentType(required=True, validate=_consent_type)
+    jurisdiction = Jurisdiction(required=True, validate=_jurisdiction)
     granted = StrictBoolean(required=True)
     document_version = fields.Integer(
         required=True,
@@ -105,29 +118,26 @@ class ConsentCreateSchema(Schema):
 
 
 class WithdrawSchema(Schema):
-    jurisdiction = fields.String(
+    jurisdiction = Jurisdiction(
         validate=_jurisdiction,
-        metadata={
-            "enum": list(JURISDICTIONS),
-            "description": "defaults to that of the user's latest record of this type",
-        },
+        metadata={"description": "defaults to that of the user's latest record of this type"},
     )
 
 
 class ConsentRecordSchema(Schema):
     id = fields.UUID(required=True)
     seq = fields.Integer(required=True, metadata={"description": "1, 2, 3... per user"})
-    consent_type = fields.String(required=True, metadata={"enum": list(CONSENT_TYPES)})
-    jurisdiction = fields.String(required=True, metadata={"enum": list(JURISDICTIONS)})
+    consent_type = ConsentType(required=True)
+    jurisdiction = Jurisdiction(required=True)
     locale = fields.String(required=True)
     granted = fields.Boolean(required=True)
     recorded_at = fields.DateTime(required=True, attribute="created_at")
-    granted_at = fields.DateTime(allow_none=True)
-    withdrawn_at = fields.DateTime(allow_none=True)
+    granted_at = fields.DateTime(required=True, allow_none=True)
+    withdrawn_at = fields.DateTime(required=True, allow_none=True)
     document_version = fields.Integer(required=True)
     document_sha256 = fields.String(required=True)
-    ip_address = fields.String(allow_none=True)
-    user_agent = fields.String(allow_none=True)
+    ip_address = fields.String(required=True, allow_none=True)
+    user_agent = fields.String(required=True, allow_none=True)
     prev_hash = fields.String(
         required=True, metadata={"description": "record_hash of the previous record (or zeros)"}
     )
@@ -140,6 +150,7 @@ _RECORD_ATTRIBUTES = [f.attribute or name for name, f in ConsentRecordSchema().d
 class ConsentReceiptSchema(ConsentRecordSchema):
     job = fields.Nested(
         JobSchema,
+        required=True,
         allow_none=True,
         metadata={"description": "the queued destruction of biometric data, on withdrawal"},
     )
@@ -151,7 +162,7 @@ class ConsentReceiptSchema(ConsentRecordSchema):
 
 
 class ConsentStateSchema(Schema):
-    consent_type = fields.String(required=True, metadata={"enum": list(CONSENT_TYPES)})
+    consent_type = ConsentType(required=True)
     granted = fields.Boolean(required=True)
     record = fields.Nested(
         ConsentRecordSchema,
@@ -178,21 +189,15 @@ class HistoryQueryArgsSchema(Schema):
 class ChainReportSchema(Schema):
     intact = fields.Boolean(required=True)
     checked = fields.Integer(required=True, metadata={"description": "records walked"})
-    head_hash = fields.String(allow_none=True)
-    broken_at_seq = fields.Integer(allow_none=True)
-    broken_record_id = fields.String(allow_none=True)
-    reason = fields.String(
+    head_hash = fields.String(required=True, allow_none=True)
+    broken_at_seq = fields.Integer(required=True, allow_none=True)
+    broken_record_id = fields.String(required=True, allow_none=True)
+    reason = EnumField(
+        "ChainBreakReason",
+        CHAIN_BREAK_REASONS,
+        required=True,
         allow_none=True,
-        metadata={
-            "enum": [
-                "seq_gap",
-                "prev_hash_mismatch",
-                "hash_mismatch",
-                "unknown_key",
-                "head_mismatch",
-                None,
-            ]
-        },
+        metadata={"description": "why the chain is broken; null when intact"},
     )
 
 

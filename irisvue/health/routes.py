@@ -19,17 +19,25 @@ def _readiness(names: list[str]) -> tuple[dict[str, Any], int]:
     )
 
 
-@blp.route("/")
-@blp.route("/health")
-class LivenessViews(MethodView):
-    @blp.response(200, LivenessSchema)
-    def get(self) -> dict[str, str]:
-        """Liveness: the process answers; no dependency is touched."""
-        return {"status": "ok", "version": __version__}
+def _liveness(operation_id: str) -> type[MethodView]:
+    class LivenessViews(MethodView):
+        @blp.doc(operationId=operation_id)
+        @blp.response(200, LivenessSchema)
+        def get(self) -> dict[str, str]:
+            """Liveness: the process answers; no dependency is touched."""
+            return {"status": "ok", "version": __version__}
+
+    return LivenessViews
+
+
+# Two paths, one answer: each its own view, so each operation has its own id.
+blp.route("/", endpoint="LivenessRootViews")(_liveness("getLivenessRoot"))
+blp.route("/health", endpoint="LivenessViews")(_liveness("getLiveness"))
 
 
 @blp.route("/health/ready")
 class ReadinessViews(MethodView):
+    @blp.doc(operationId="getReadiness")
     @blp.response(200, ReadinessSchema)
     @blp.alt_response(503, schema=ReadinessSchema, description="A dependency is down")
     def get(self) -> tuple[dict[str, Any], int]:
@@ -39,6 +47,7 @@ class ReadinessViews(MethodView):
 
 def _single(name: str) -> type[MethodView]:
     class SingleCheckViews(MethodView):
+        @blp.doc(operationId=f"get{name.capitalize()}Readiness")
         @blp.response(200, ReadinessSchema)
         @blp.alt_response(503, schema=ReadinessSchema, description=f"{name} is down")
         def get(self) -> tuple[dict[str, Any], int]:

@@ -13,8 +13,10 @@ def init_app(app: Flask, api: Api) -> None:
     from irisvue.jobs.cli import jobs_cli
     from irisvue.jobs.queues import init_jobs
     from irisvue.jobs.registry import register_periodic
+    from irisvue.jobs.results import document_union
     from irisvue.jobs.routes import blp
     from irisvue.jobs.runner import run_relay
+    from irisvue.jobs.schemas import JOB_EVENT_SCHEMA
     from irisvue.jobs.streams import init_stream_limits
 
     init_jobs(app)
@@ -31,4 +33,6 @@ def init_app(app: Flask, api: Api) -> None:
         result_ttl=interval * 5,
     )
     app.cli.add_command(jobs_cli)
+    document_union(api)
+    api.spec.components.schema("JobEvent", JOB_EVENT_SCHEMA)
     api.register_blueprint(blp)

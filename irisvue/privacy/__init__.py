@@ -9,8 +9,11 @@ from flask_smorest import Api
 def init_app(app: Flask, api: Api) -> None:
     """The privacy API, its jobs, `flask privacy`, and the daily retention sweep."""
     from irisvue.jobs.registry import register_periodic
+    from irisvue.jobs.results import register_result
     from irisvue.privacy import export_jobs, jobs  # noqa: F401 - register their handlers
     from irisvue.privacy.cli import privacy_cli
+    from irisvue.privacy.export_schemas import ExportResultSchema
+    from irisvue.privacy.export_services import EXPORT_KIND, present_result
     from irisvue.privacy.retention import run_sweep
     from irisvue.privacy.routes import blp
 
@@ -24,4 +27,7 @@ def init_app(app: Flask, api: Api) -> None:
         result_ttl=7 * 24 * 3600,
     )
     app.cli.add_command(privacy_cli)
+    register_result(
+        api, EXPORT_KIND, ExportResultSchema, name="ExportResult", presenter=present_result
+    )
     api.register_blueprint(blp)

@@ -18,7 +18,7 @@ the result with the user's jobs. Either way nothing is left behind.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -230,13 +230,6 @@ def build_export(job: Job) -> dict[str, Any]:
     pending = requests.pending_request(user_id, exports.REQUEST_KIND)
     if pending is not None:
         requests.complete_request(pending)
-    token = exports.download_token(job_id)
-    expires = utcnow() + timedelta(seconds=exports.link_ttl_seconds())
     log.info("export_built", size=counted.size, captures=len(captures))
-    return {
-        "object_key": key,
-        "size": counted.size,
-        "captures": len(captures),
-        "download_url": exports.download_path(job_id, token),
-        "expires_at": expires.isoformat(),
-    }
+    # No link here: it is minted when the job is read (export_services.present_result).
+    return {"object_key": key, "size": counted.size, "captures": len(captures)}

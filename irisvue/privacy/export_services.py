@@ -2,15 +2,24 @@
 
 The archive is built by the `privacy.export` job (export_jobs.py) into
 `users/<user_id>/exports/<job_id>.zip`, encrypted with the user's data key and the
-object key as associated data, like a capture. The finished job's `result` holds
-`object_key`, `size` (plaintext bytes) and `download_url`: a link to this API
-signed with SECRET_KEY over the job id (itsdangerous), valid EXPORT_LINK_TTL_SECONDS.
-The link needs no bearer token; it streams the archive decrypted (an S3 presigned
-URL would hand out ciphertext).
+object key as associated data, like a capture. The finished job's stored `result`
+holds `object_key`, `size` (plaintext bytes) and `captures`: nothing secret.
+
+The download link is minted whenever the job is read (`present_result`, the
+jobs feature's result presenter for the kind): a link to this API signed with
+SECRET_KEY (itsdangerous) over the job id and the user's *binding*, valid
+EXPORT_LINK_TTL_SECONDS. The binding is an HMAC over what sign-out everywhere,
+a password change or reset, the withdrawal of biometric consent (the data key
+is shredded) and erasure change: the password hash, the oldest live session
+and the data key. Any of those voids every link handed out before. The link
+needs no bearer token; it streams the archive decrypted (an S3 presigned URL
+would hand out ciphertext).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +36,7 @@ from irisvue.crypto import DecryptionError, PlaintextStream, decrypting_reader
 from irisvue.errors import APIError
 from irisvue.extensions import db
 from irisvue.jobs import outbox
-from irisvue.models import Job, User
+from irisvue.models import Job, Session, User
 from irisvue.models.base import utcnow
 from irisvue.privacy import services as requests
 from irisvue.storage import ObjectNotFound, StorageError, get_storage
@@ -94,25 +103,83 @@ def _serializer(issued_at: int | None = None) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_SALT, signer=signer)
 
 
-def download_token(job_id: uuid.UUID, *, issued_at: int | None = None) -> str:
+def _binding(user_id: uuid.UUID) -> str:
+    """An HMAC over what voids the user's links (see the module docstring); "" if none."""
+    user = db.session.get(User, user_id)
+    if user is None or not user.is_active:
+        return ""
+    oldest = db.session.scalar(
+        select(Session.id)
+        .where(Session.user_id == user_id, Session.revoked_at.is_(None))
+        .where(Session.expires_at > utcnow())
+        .order_by(Session.created_at, Session.id)
+        .limit(1)
+    )
+    key = keys.find_user_key(user_id)
+    material = "|".join(
+        str(part or "") for part in (user.id, user.hashed_password, oldest, key and key.id)
+    )
+    secret = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(secret, f"{_SALT}|{material}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def download_token(job_id: uuid.UUID, user_id: uuid.UUID, *, issued_at: int | None = None) -> str:
     """A token for the job's download link; `issued_at` (epoch seconds) backdates it."""
-    return _serializer(issued_at).dumps(str(job_id))
+    return _serializer(issued_at).dumps([str(job_id), _binding(user_id)])
 
 
 def download_path(job_id: uuid.UUID, token: str) -> str:
-    # A path, not an absolute URL: the worker has no request to learn the host from.
     return f"/api/v1/privacy/export/{job_id}/download?token={token}"
 
 
+def download_url(job_id: uuid.UUID, token: str) -> str:
+    """Absolute with PUBLIC_BASE_URL set, else a path (the worker knows no host)."""
+    return f"{current_app.config.get('PUBLIC_BASE_URL') or ''}{download_path(job_id, token)}"
+
+
+def present_result(job: Job, stored: dict[str, Any]) -> dict[str, Any]:
+    """What the owner reads as the export's result: a fresh link, nothing stored."""
+    link: dict[str, Any] = {"download_url": None, "download_token": None, "expires_at": None}
+    usable = job.status == "finished" and stored.get("object_key") and not stored.get("purged")
+    if usable and job.user_id is not None and job.finished_at is not None:
+        now = utcnow()
+        retention = timedelta(days=int(current_app.config["EXPORT_RETENTION_DAYS"]))
+        finished: datetime = job.finished_at
+        if finished.tzinfo is None:  # SQLite
+            finished = finished.replace(tzinfo=now.tzinfo)
+        expires = min(now + timedelta(seconds=link_ttl_seconds()), finished + retention)
+        token = download_token(job.id, job.user_id)
+        link = {
+            "download_url": download_url(job.id, token),
+            "download_token": token,
+            "expires_at": expires.isoformat(),
+        }
+    return {
+        "size": int(stored.get("size", 0)),
+        "captures": int(stored.get("captures", 0)),
+        **link,
+    }
+
+
 def _check_token(job_id: uuid.UUID, token: str) -> None:
+    invalid = APIError(401, "token_invalid", "The download link is invalid.")
     try:
         signed = _serializer().loads(token, max_age=link_ttl_seconds())
     except SignatureExpired:
         raise APIError(401, "token_expired", "The download link has expired.") from None
     except BadSignature:
-        raise APIError(401, "token_invalid", "The download link is invalid.") from None
-    if signed != str(job_id):
-        raise APIError(401, "token_invalid", "The download link is invalid.")
+        raise invalid from None
+    if not isinstance(signed, list) or len(signed) != 2 or signed[0] != str(job_id):
+        raise invalid
+    job = db.session.get(Job, job_id)
+    user_id = job.user_id if job is not None else None
+    if user_id is not None and not hmac.compare_digest(str(signed[1]), _binding(user_id)):
+        raise APIError(
+            401,
+            "token_revoked",
+            "The download link was revoked (sign-out everywhere, password change, "
+            "consent withdrawal or erasure); read the job again for a new one.",
+        )
 
 
 @dataclass
@@ -216,7 +283,7 @@ def purge_expired_exports() -> int:
         except StorageError as exc:
             log.warning("export_purge_failed", job_id=str(job.id), error=type(exc).__name__)
             continue
-        result.pop("download_url", None)
+        result.pop("download_url", None)  # written by releases before links were minted
         result["purged"] = True
         job.result = result
         db.session.commit()

@@ -40,7 +40,9 @@ RECEIPT_LINKS = {
 @blp.route("/export")
 class ExportViews(MethodView):
     @blp.authenticated()
-    @blp.doc(responses={202: {"links": job_links("$response.body#/id")}})
+    @blp.doc(
+        operationId="requestExport", responses={202: {"links": job_links("$response.body#/id")}}
+    )
     @blp.response(202, JobSchema, description="The export job (the pending one, if any)")
     def post(self) -> tuple[Job, int, dict[str, str]]:
         """Request an archive of all your data; follow the job for its download link."""
@@ -51,10 +53,16 @@ class ExportViews(MethodView):
 class ExportDownloadViews(MethodView):
     @blp.arguments(ExportDownloadArgsSchema, location="query")
     @blp.response(200, DOWNLOAD_SCHEMA, content_type="application/zip", description="The ZIP")
-    @blp.problem(401, "`token_invalid` / `token_expired`: the signed link is bad or too old")
+    @blp.problem(
+        401,
+        "`token_invalid` / `token_expired`: the signed link is bad or too old; "
+        "`token_revoked`: signed out everywhere, password changed, biometric consent "
+        "withdrawn or account erased since (read the job again for a new link)",
+    )
     @blp.problem(404, "No such export, or it was deleted")
     @blp.problem(410, "`content_destroyed`: biometric consent was withdrawn since it was built")
     @blp.problem(503, "`storage_unavailable`: the object store is unavailable")
+    @blp.doc(operationId="downloadExport")
     def get(self, args: dict[str, Any], job_id: uuid.UUID) -> Response:
         """The export archive, decrypted and streamed (signed link, no bearer token)."""
         download = export_services.open_download(job_id, args["token"])
@@ -66,7 +74,7 @@ class ErasureViews(MethodView):
     @blp.authenticated(codes="invalid_credentials")
     # Wrong passwords count against the same per-user budget as a password change.
     @per_user("RATELIMIT_PASSWORD_CHANGE_FAILURES_PER_USER", "privacy-erasure", failures_only=True)
-    @blp.doc(responses={202: {"links": RECEIPT_LINKS}})
+    @blp.doc(operationId="requestErasure", responses={202: {"links": RECEIPT_LINKS}})
     @blp.arguments(ErasureRequestSchema)
     @blp.response(202, ErasureAcceptedSchema)
     @blp.problems({429: "rate_limited"})

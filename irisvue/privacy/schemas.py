@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from irisvue.api import EnumField
 from irisvue.auth.schemas import no_nul
 from irisvue.models.privacy import PRIVACY_REQUEST_STATUSES
 
@@ -41,9 +42,7 @@ class ErasureCountsSchema(Schema):
 
 
 class ErasureStatusSchema(Schema):
-    status = fields.String(
-        required=True, metadata={"enum": list(PRIVACY_REQUEST_STATUSES), "example": "completed"}
-    )
+    status = EnumField("PrivacyRequestStatus", PRIVACY_REQUEST_STATUSES, required=True)
     requested_at = fields.DateTime(required=True)
-    completed_at = fields.DateTime(allow_none=True)
+    completed_at = fields.DateTime(required=True, allow_none=True)
     deleted = fields.Nested(ErasureCountsSchema, required=True)

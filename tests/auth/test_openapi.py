@@ -7,7 +7,7 @@ ENDPOINTS = {
     "/api/v1/auth/logout": {"post"},
     "/api/v1/auth/logout-all": {"post"},
     "/api/v1/auth/sessions": {"get"},
-    "/api/v1/auth/sessions/{item_id}": {"delete"},
+    "/api/v1/auth/sessions/{session_id}": {"delete"},
     "/api/v1/auth/me": {"get", "patch"},
     "/api/v1/auth/password": {"post"},
     "/api/v1/auth/verify-email/request": {"post"},

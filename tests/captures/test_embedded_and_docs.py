@@ -80,10 +80,10 @@ def test_openapi_documents_the_upload(client):
         "sha256",
         "created_at",
     }
-    content_op = spec["paths"]["/api/v1/captures/{item_id}/content"]["get"]
+    content_op = spec["paths"]["/api/v1/captures/{capture_id}/content"]["get"]
     assert set(content_op["responses"]["200"]["content"]) == {"image/jpeg", "image/png"}
     for status in ("404", "410", "500"):
         assert status in content_op["responses"]
     listing = spec["paths"]["/api/v1/captures/"]["get"]
     assert {p["name"] for p in listing["parameters"]} >= {"limit", "cursor"}
-    assert "404" in spec["paths"]["/api/v1/captures/{item_id}"]["delete"]["responses"]
+    assert "404" in spec["paths"]["/api/v1/captures/{capture_id}"]["delete"]["responses"]

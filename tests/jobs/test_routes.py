@@ -69,6 +69,6 @@ def test_no_token_is_401_problem(app, client, make_user):
 
 def test_job_route_is_documented(client):
     spec = client.get("/api/openapi.json").get_json()
-    operation = spec["paths"]["/api/v1/jobs/{item_id}"]["get"]
+    operation = spec["paths"]["/api/v1/jobs/{job_id}"]["get"]
     assert operation["summary"]
     assert {"200", "401", "404"} <= set(operation["responses"])

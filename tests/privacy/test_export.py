@@ -148,12 +148,12 @@ def test_download_link_rejects_bad_tokens(app, client, make_user, auth_headers, 
     tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
     assert code(anonymous.get(path, query_string={"token": tampered})) == (401, "token_invalid")
     with app.test_request_context():
-        other = export_services.download_token(uuid.uuid4())
+        other = export_services.download_token(uuid.uuid4(), user.id)
         expired = export_services.download_token(
-            uuid.UUID(job["id"]), issued_at=int(time.time()) - 25 * 3600
+            uuid.UUID(job["id"]), user.id, issued_at=int(time.time()) - 25 * 3600
         )
         fresh_unknown = uuid.uuid4()
-        unknown_token = export_services.download_token(fresh_unknown)
+        unknown_token = export_services.download_token(fresh_unknown, user.id)
     assert code(anonymous.get(path, query_string={"token": other})) == (401, "token_invalid")
     assert code(anonymous.get(path, query_string={"token": expired})) == (401, "token_expired")
     unknown = anonymous.get(
@@ -176,10 +176,12 @@ def test_purge_deletes_archives_past_retention(app, client, make_user, auth_head
         assert export_services.purge_expired_exports() == 0  # nothing left to purge
         from irisvue.storage import get_storage
 
-        assert get_storage().stat(old["result"]["object_key"]) is None
-        assert get_storage().stat(recent["result"]["object_key"]) is not None
+        old_key = export_services.archive_key(user.id, uuid.UUID(old["id"]))
+        recent_key = export_services.archive_key(user.id, uuid.UUID(recent["id"]))
+        assert get_storage().stat(old_key) is None
+        assert get_storage().stat(recent_key) is not None
     gone = app.test_client().get(old["result"]["download_url"])
     assert (gone.status_code, gone.get_json()["code"]) == (404, "not_found")
     assert app.test_client().get(recent["result"]["download_url"]).status_code == 200
     job = client.get(f"/api/v1/jobs/{old['id']}", headers=headers).get_json()
-    assert "download_url" not in job["result"]
+    assert job["result"]["download_url"] is None and job["result"]["download_token"] is None

@@ -53,7 +53,7 @@ SPEC = _served_spec()
 @dataclass(frozen=True)
 class Operation:
     method: str
-    path: str  # OpenAPI template: /api/v1/captures/{item_id}
+    path: str  # OpenAPI template: /api/v1/captures/{capture_id}
     spec: dict[str, Any]
 
     @property

@@ -1,0 +1,139 @@
+"""The export's download link is minted on read, never stored, and dies with the
+credentials it was minted under (issue #12 finding 2, SPEC §3 Privacy export)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+from irisvue.extensions import db
+from tests.support.consent import grant_biometric_consent
+from tests.support.images import plain_png
+from tests.support.uploads import upload
+from tests.support.users import PASSWORD
+
+EXPORT = "/api/v1/privacy/export"
+
+
+def _export(client, headers, run_jobs) -> dict:
+    created = client.post(EXPORT, headers=headers)
+    assert created.status_code == 202, created.get_json()
+    run_jobs()
+    return _read(client, headers, created.get_json()["id"])
+
+
+def _read(client, headers, job_id: str) -> dict:
+    job = client.get(f"/api/v1/jobs/{job_id}", headers=headers).get_json()
+    assert job["status"] == "finished", job
+    return job
+
+
+def _download(app, job: dict):
+    result = job["result"]
+    assert result["download_url"].endswith(f"?token={result['download_token']}")
+    return app.test_client().get(result["download_url"])
+
+
+def _code(response) -> tuple[int, str | None]:
+    body = response.get_json(silent=True) or {}
+    return response.status_code, body.get("code")
+
+
+def test_no_token_is_stored_and_the_link_is_typed(app, client, signed_in, run_jobs):
+    headers = signed_in(password=PASSWORD).headers
+    job = _export(client, headers, run_jobs)
+    result = job["result"]
+    assert set(result) == {"size", "captures", "download_url", "download_token", "expires_at"}
+    assert result["download_url"].startswith(f"/api/v1/privacy/export/{job['id']}/download?")
+    with app.app_context():
+        stored = db.session.execute(
+            text("SELECT CAST(result AS TEXT) FROM jobs WHERE id = :id"), {"id": job["id"]}
+        ).scalar_one()
+        every = db.session.execute(text("SELECT CAST(result AS TEXT) FROM jobs")).scalars()
+        dumped = " ".join(value or "" for value in every)
+    assert "download_url" not in stored and "token" not in stored
+    assert result["download_token"] not in dumped
+    assert _download(app, job).status_code == 200
+    # Read again: a fresh link that works too.
+    assert _download(app, _read(client, headers, job["id"])).status_code == 200
+
+
+def test_the_link_is_absolute_with_public_base_url(app, client, signed_in, run_jobs):
+    headers = signed_in(password=PASSWORD).headers
+    job = _export(client, headers, run_jobs)
+    app.config["PUBLIC_BASE_URL"] = "https://api.example.com"
+    try:
+        again = _read(client, headers, job["id"])
+    finally:
+        app.config["PUBLIC_BASE_URL"] = ""
+    assert again["result"]["download_url"].startswith(
+        f"https://api.example.com/api/v1/privacy/export/{job['id']}/download?token="
+    )
+
+
+def test_the_event_stream_mints_the_link_too(app, client, signed_in, run_jobs):
+    headers = signed_in(password=PASSWORD).headers
+    job = _export(client, headers, run_jobs)
+    stream = client.get(f"/api/v1/jobs/{job['id']}/events", headers=headers)
+    assert "download_token" in stream.get_data(as_text=True)
+
+
+def test_logout_all_voids_the_link(app, client, signed_in, run_jobs):
+    headers = signed_in(password=PASSWORD).headers
+    job = _export(client, headers, run_jobs)
+    assert client.post("/api/v1/auth/logout-all", headers=headers).status_code == 204
+    assert _code(_download(app, job)) == (401, "token_revoked")
+
+
+def test_a_password_change_voids_the_link(app, client, signed_in, run_jobs):
+    headers = signed_in(password=PASSWORD).headers
+    job = _export(client, headers, run_jobs)
+    changed = client.post(
+        "/api/v1/auth/password",
+        json={"current_password": PASSWORD, "new_password": "a-new-long-passphrase-42"},
+        headers=headers,
+    )
+    assert changed.status_code == 204, changed.get_json()
+    assert _code(_download(app, job)) == (401, "token_revoked")
+    # The session that changed it lives on: reading the job again gives a working link.
+    assert _download(app, _read(client, headers, job["id"])).status_code == 200
+
+
+def test_withdrawing_biometric_consent_voids_the_link(app, client, signed_in, run_jobs):
+    headers = signed_in(password=PASSWORD).headers
+    job = _export(client, headers, run_jobs)
+    withdrawn = client.post("/api/v1/consents/biometric_capture/withdraw", json={}, headers=headers)
+    assert withdrawn.status_code == 202, withdrawn.get_json()
+    run_jobs()
+    assert _download(app, job).status_code != 200
+    # Consent again and upload: the user has a new data key; the old link stays void.
+    grant_biometric_consent(client, headers)
+    assert upload(client, headers, plain_png(), "eye.png", "image/png").status_code == 201
+    assert _code(_download(app, job)) == (401, "token_revoked")
+
+
+@pytest.mark.parametrize("run_erasure", [False, True])
+def test_erasure_voids_the_link(app, client, signed_in, run_jobs, run_erasure):
+    headers = signed_in(password=PASSWORD).headers
+    job = _export(client, headers, run_jobs)
+    erased = client.post("/api/v1/privacy/erasure", json={"password": PASSWORD}, headers=headers)
+    assert erased.status_code == 202, erased.get_json()
+    if run_erasure:
+        run_jobs()
+    response = _download(app, job)
+    assert response.status_code in (401, 404), response.get_json()
+
+
+def test_a_token_of_another_users_job_does_not_open_this_one(app, client, signed_in, run_jobs):
+    from irisvue.privacy import export_services
+
+    headers = signed_in(password=PASSWORD).headers
+    job = _export(client, headers, run_jobs)
+    with app.test_request_context():
+        forged = export_services.download_token(uuid.UUID(job["id"]), uuid.uuid4())
+    response = app.test_client().get(
+        f"{EXPORT}/{job['id']}/download", query_string={"token": forged}
+    )
+    assert _code(response) == (401, "token_revoked")
