@@ -92,7 +92,7 @@ class ConsentViews(MethodView):
     )
     @blp.problem(409, "`stale_document`: document_version is not the current text")
     @blp.problem(422, "Unknown field, consent type, jurisdiction or locale")
-    def post(self, data: dict[str, Any]) -> tuple[services.Receipt, int]:
+    def post(self, data: dict[str, Any]) -> tuple[services.ConsentReceipt, int]:
         """Append a consent decision for the current text of a consent type."""
         receipt = services.record_consent(current_user_id(), **data, **_client())
         return receipt, 202 if receipt.job else 201
@@ -116,7 +116,7 @@ class ConsentWithdrawViews(MethodView):
         201, schema=ConsentReceiptSchema, success=True, description="The withdrawal record"
     )
     @blp.problem(422, "Unknown field or jurisdiction, or no jurisdiction to infer")
-    def post(self, data: dict[str, Any], consent_type: str) -> tuple[services.Receipt, int]:
+    def post(self, data: dict[str, Any], consent_type: str) -> tuple[services.ConsentReceipt, int]:
         """Withdraw a consent (one call); withdrawing biometric_capture destroys biometric data."""
         receipt = services.withdraw_consent(
             current_user_id(), consent_type, jurisdiction=data.get("jurisdiction"), **_client()

@@ -8,7 +8,7 @@ from marshmallow import Schema, ValidationError, fields, pre_dump, validate
 from irisvue.api import EnumField
 from irisvue.consent.documents import DEFAULT_LOCALE, LOCALE_PATTERN, read_document_files
 from irisvue.consent.jurisdiction import SOURCES
-from irisvue.consent.services import Receipt
+from irisvue.consent.services import ConsentReceipt
 from irisvue.jobs.schemas import JobSchema
 from irisvue.models.consent import CONSENT_TYPES, JURISDICTIONS
 
@@ -156,7 +156,7 @@ class ConsentReceiptSchema(ConsentRecordSchema):
     )
 
     @pre_dump
-    def _flatten(self, receipt: Receipt, **kwargs: Any) -> dict[str, Any]:
+    def _flatten(self, receipt: ConsentReceipt, **kwargs: Any) -> dict[str, Any]:
         data = {attribute: getattr(receipt.record, attribute) for attribute in _RECORD_ATTRIBUTES}
         return data | {"job": receipt.job}
 

@@ -51,7 +51,7 @@ class _Entry:
 
 
 @dataclass
-class Receipt:
+class ConsentReceipt:
     """A freshly appended record, and the destruction job it queued, if any."""
 
     record: ConsentRecord
@@ -109,7 +109,7 @@ def _append(user_id: uuid.UUID, entry: _Entry) -> ConsentRecord:
     return record
 
 
-def _append_and_commit(user_id: uuid.UUID, entry: _Entry) -> Receipt:
+def _append_and_commit(user_id: uuid.UUID, entry: _Entry) -> ConsentReceipt:
     """Appends (retrying a lost seq race) and commits, shredding the data key and
     queueing destruction with a biometric withdrawal in the same transaction."""
     for attempt in range(1, APPEND_ATTEMPTS + 1):
@@ -132,7 +132,7 @@ def _append_and_commit(user_id: uuid.UUID, entry: _Entry) -> Receipt:
             granted=record.granted,
             job_id=str(job.id) if job else None,
         )
-        return Receipt(record=record, job=job)
+        return ConsentReceipt(record=record, job=job)
     raise AssertionError("unreachable")
 
 
@@ -155,7 +155,7 @@ def record_consent(
     locale: str = DEFAULT_LOCALE,
     ip_address: str | None = None,
     user_agent: str | None = None,
-) -> Receipt:
+) -> ConsentReceipt:
     """Appends a grant or refusal of the *current* text of (type, jurisdiction, locale)."""
     document = current_document(consent_type, jurisdiction, locale)
     if document is None:
@@ -192,7 +192,7 @@ def withdraw_consent(
     jurisdiction: str | None = None,
     ip_address: str | None = None,
     user_agent: str | None = None,
-) -> Receipt:
+) -> ConsentReceipt:
     """Appends a withdrawal. The jurisdiction (and locale) default to those of the
     user's latest record of this type; the record pins the current text, or the
     withdrawn one when no text is published any more (withdrawing always works)."""

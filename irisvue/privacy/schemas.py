@@ -8,7 +8,7 @@ from irisvue.api import EnumField
 from irisvue.auth.schemas import no_nul
 from irisvue.models.privacy import PRIVACY_REQUEST_STATUSES
 
-# Receipt ids are secrets.token_urlsafe(24): 32 base64url characters.
+# Erasure receipt ids are secrets.token_urlsafe(24): 32 base64url characters.
 RECEIPT_ID_PARAMETER = {
     "in": "path",
     "name": "receipt_id",
