@@ -69,6 +69,18 @@ def cpu_seconds(pid: int) -> float:
     return total / TICK
 
 
+def worker_cpu(arbiter: int) -> dict[int, float]:
+    """User + system CPU seconds of each live child of `arbiter` (each gunicorn worker)."""
+    found = {}
+    for pid in children(arbiter):
+        try:
+            fields = _stat(pid)
+        except (OSError, IndexError):
+            continue
+        found[pid] = (int(fields[11]) + int(fields[12])) / TICK
+    return found
+
+
 def memory_kib(pid: int, field: str = "VmRSS") -> int:
     """A /proc/<pid>/status memory field in KiB (VmRSS now, VmHWM peak), 0 if gone."""
     try:
