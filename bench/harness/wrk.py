@@ -102,12 +102,14 @@ def median_run(rows: list[dict]) -> dict:
     ordered = sorted(rows, key=lambda row: row["requests_per_s"])
     summary = {**ordered[len(ordered) // 2], "rounds": len(rows)}
     for key in ("requests_per_s", "p99_ms", "cpu_us_per_req"):
+        if any(key not in row for row in rows):
+            continue  # e.g. login rounds: server CPU per login instead
         values = [row[key] for row in rows]
         summary[f"{key}_median"] = statistics.median(values)
         summary[f"{key}_range"] = [min(values), max(values)]
     summary["rounds_rps"] = [row["requests_per_s"] for row in rows]
     summary["rounds_p99_ms"] = [row["p99_ms"] for row in rows]
-    summary["rounds_cpu_us_per_req"] = [row["cpu_us_per_req"] for row in rows]
+    summary["rounds_cpu_us_per_req"] = [row.get("cpu_us_per_req") for row in rows]
     summary["rounds_worker_cpu_share"] = [row.get("worker_cpu_share", []) for row in rows]
     return summary
 
