@@ -37,7 +37,14 @@ from typing import Any
 
 from harness.argon import argon2_cpu_per_verify
 from harness.client import API, expect, http_json
-from harness.procfs import RssSampler, children, cpu_seconds, memory_kib, reset_peak
+from harness.procfs import (
+    RssSampler,
+    children,
+    cpu_seconds,
+    memory_kib,
+    reset_peak,
+    wait_idle,
+)
 from harness.results import busy_warning, load_average, write_results
 from harness.stack import (
     app_env,
@@ -203,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
                 logins, ceilings = [], [argon2_before]
                 for index in range(args.rounds):
                     if index:
+                        # Logins the previous round left queued would count in this one.
+                        wait_idle(arbiter)
                         ceilings.append(argon2_cpu_per_verify(args.argon2_samples))
                     logins.append(login_run(base, arbiter, args, login_script))
                 load_login = load_average()
