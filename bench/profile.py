@@ -124,9 +124,11 @@ def sample(
     workdir: Path,
     name: str,
     rate: int,
+    keep: Path | None = None,
     **wrk,
 ) -> Counter:
-    """Layer -> sample count over every worker while wrk loads `url`."""
+    """Layer -> sample count over every worker while wrk loads `url`; with `keep`, the
+    raw stacks are also appended there (for --keep-stacks)."""
     procs = {
         pid: py_spy(pid, seconds, workdir / f"{name}-{pid}.txt", rate) for pid in children(arbiter)
     }
@@ -139,7 +141,11 @@ def sample(
         if not path.exists():
             print(f"py-spy on {pid} wrote nothing: {err.strip()[-300:]}", file=sys.stderr)
             continue
-        for line in path.read_text().splitlines():
+        text = path.read_text()
+        if keep is not None:
+            with keep.open("a") as out:
+                out.write(text)
+        for line in text.splitlines():
             stack, _, count = line.rpartition(" ")
             if count.isdigit() and not _idle(stack):
                 layers[classify(stack)] += int(count)
@@ -161,6 +167,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, default=8, help="seconds of py-spy per URL")
     parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
     parser.add_argument("--no-py-spy", action="store_true")
+    parser.add_argument(
+        "--keep-stacks",
+        type=Path,
+        help="directory for py-spy's raw stacks per target (<target>.txt: collapsed stacks, "
+        "for flamegraph.pl or speedscope)",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--root", type=Path, default=ROOT, help="source tree to profile")
     args = parser.parse_args(argv)
@@ -206,8 +218,21 @@ def main(argv: list[str] | None = None) -> int:
                 layers: dict[str, Counter] = {}
                 if use_spy:
                     for name, (url, pid, script, conns) in targets.items():
+                        keep = None
+                        if args.keep_stacks:
+                            args.keep_stacks.mkdir(parents=True, exist_ok=True)
+                            keep = args.keep_stacks / f"{name}.txt"
+                            keep.unlink(missing_ok=True)
                         layers[name] = sample(
-                            url, pid, args.sample, conns, workdir, name, args.rate, script=script
+                            url,
+                            pid,
+                            args.sample,
+                            conns,
+                            workdir,
+                            name,
+                            args.rate,
+                            keep=keep,
+                            script=script,
                         )
         argon2_us = argon2_cpu_per_verify(6)["cpu_s"] * 1e6
     except subprocess.CalledProcessError as exc:
