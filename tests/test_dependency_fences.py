@@ -111,6 +111,19 @@ def test_minio_base_url_build() -> None:
     )
 
 
+def test_minio_base_url_is_https() -> None:
+    from minio import Minio
+
+    plain = Minio("127.0.0.1:9000", secure=False)._base_url
+    tls = Minio("127.0.0.1:9000", secure=True)._base_url
+    _fence(
+        getattr(plain, "is_https", None) is False and getattr(tls, "is_https", None) is True,
+        "minio.Minio._base_url.is_https",
+        S3_UPLOAD,
+        "re-check how PartUpload decides between a signed payload (HTTP) and UNSIGNED-PAYLOAD",
+    )
+
+
 def test_minio_user_agent() -> None:
     from minio import Minio
 

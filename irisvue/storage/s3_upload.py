@@ -26,7 +26,7 @@ like any other.
 Private minio API, version-fenced (pyproject bounds minio below the next minor):
 `Minio._create_multipart_upload`, `_complete_multipart_upload`,
 `_abort_multipart_upload`, `_get_region`, `_base_url` (`BaseURL.build`),
-`_user_agent`, and the undocumented `minio.signer.sign_v4_s3`,
+`_user_agent`, `_base_url.is_https`, and the undocumented `minio.signer.sign_v4_s3`,
 `minio.datatypes.Part`, `S3Error.fromxml`. Each has a test in
 tests/test_dependency_fences.py that names what to re-check when minio changes it.
 """
