@@ -13,6 +13,9 @@ Every value comes from the environment (defaults in brackets):
   GUNICORN_BODY_TIMEOUT    seconds a request's socket may stall (slow or stopped
                            upload, unread response) before it is given up, 0 = never [30]
   GUNICORN_MAX_REQUESTS    recycle a worker after this many requests, 0 = never [0]
+  GUNICORN_REUSE_PORT      each worker listens on its own SO_REUSEPORT socket, so the
+                           kernel spreads connections across workers; 0 = one shared
+                           socket whose accepts the workers race for [1 on Linux]
   GUNICORN_ACCESS_LOG      `-` (stdout), a file path, or `off` [-]
   LOG_LEVEL                gunicorn's own log level [INFO]
   PROMETHEUS_MULTIPROC_DIR where workers share metric files [a fresh temporary directory]
@@ -73,6 +76,22 @@ graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 30)
 keepalive = _env_int("GUNICORN_KEEPALIVE", 5)
 max_requests = _env_int("GUNICORN_MAX_REQUESTS", 0)
 max_requests_jitter = max_requests // 10
+
+# Connection spreading. With one shared listening socket the workers race for
+# each accept, and keep-alive connections stay with the winner: a burst of
+# connections (a client's pool, a load balancer's keep-alive set) can land
+# mostly on one worker, which then serves them alone on one core under its GIL
+# while the other idles (issue 14: /me moved 2x between identical runs). With
+# reuse_port, gunicorn (>= 27) gives every worker its own SO_REUSEPORT socket
+# and the kernel hashes each new connection to one of them: an even spread
+# whatever the workers are doing. The protections below (body timeout,
+# keep-alive timeout, request-size limits) are per connection and unchanged.
+reuse_port = os.environ.get("GUNICORN_REUSE_PORT", "1").strip().lower() not in {
+    "0",
+    "false",
+    "no",
+    "off",
+}
 
 # Each worker builds its own app after the fork: no shared connection pools,
 # and metrics are created after PROMETHEUS_MULTIPROC_DIR is set (see on_starting).

@@ -37,7 +37,7 @@ from harness.stack import (
     scratch,
     wait_ok,
 )
-from harness.wrk import measure, median_run, require_wrk, run_wrk
+from harness.wrk import measure, median_run, noise_verdict, require_wrk, round_ratios, run_wrk
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,8 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rounds",
         type=int,
-        default=1,
-        help="measure hello/health/ready this many times, interleaved; report the medians",
+        default=3,
+        help="measure hello/health/ready this many times, interleaved (>= 3 to judge noise); "
+        "report the medians and min-max",
     )
     args = parser.parse_args(argv)
 
@@ -85,40 +86,58 @@ def main(argv: list[str] | None = None) -> int:
                 results = {name: median_run(rows) for name, rows in runs.items()}
     except subprocess.CalledProcessError as exc:
         return command_failed(exc)
-    report(args, results, env["DATABASE_URL"], env["REDIS_URL"])
+    report(args, runs, results, env["DATABASE_URL"], env["REDIS_URL"])
     return 0
 
 
 def report(
-    args: argparse.Namespace, results: dict[str, dict], database_url: str, redis_url: str
+    args: argparse.Namespace,
+    runs: dict[str, list[dict]],
+    results: dict[str, dict],
+    database_url: str,
+    redis_url: str,
 ) -> None:
-    hello = results["hello"]["requests_per_s"]
-    hello_cpu = results["hello"]["cpu_us_per_req"]
-    ratios = {
-        "health/hello": results["health"]["requests_per_s"] / hello,
-        "ready/hello": results["ready"]["requests_per_s"] / hello,
+    hello = runs["hello"]
+    # Round by round (each round measures every target back to back), then the median.
+    per_round = {
+        "health/hello": round_ratios(runs["health"], hello, "requests_per_s"),
+        "ready/hello": round_ratios(runs["ready"], hello, "requests_per_s"),
         # Throughput ratio a dedicated CPU-bound box would show: hello's CPU cost / ours.
-        "health/hello by CPU": hello_cpu / results["health"]["cpu_us_per_req"],
-        "ready/hello by CPU": hello_cpu / results["ready"]["cpu_us_per_req"],
+        "health/hello by CPU": round_ratios(runs["health"], hello, "cpu_us_per_req"),
+        "ready/hello by CPU": round_ratios(runs["ready"], hello, "cpu_us_per_req"),
     }
+    ratios = {name: value["median"] for name, value in per_round.items()}
+    noise = noise_verdict(hello)
     print(
         f"wrk -t{args.wrk_threads} -c{args.connections} -d{args.duration}s "
-        f"(after {args.warmup}s warm-up), {args.rounds} interleaved round(s), median shown; "
+        f"(after {args.warmup}s warm-up), {args.rounds} interleaved round(s), median [min-max]; "
         f"gunicorn.conf.py with {args.workers} workers, {os.cpu_count()} CPUs"
     )
     print(
-        f"{'target':<8} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>10} {'non-2xx':>8}"
+        f"{'target':<8} {'req/s':>22} {'p99 ms':>18} {'CPU us/req':>18} {'non-2xx':>8}  "
+        "worker CPU split per round"
     )
     for name, row in results.items():
-        print(
-            f"{name:<8} {row['requests_per_s']:>10.1f} {row['p50_ms']:>8.2f} "
-            f"{row['p99_ms']:>8.2f} {row['cpu_us_per_req']:>10.0f} {row['non_2xx']:>8}"
-            f"  {row['socket_errors']}"
-            + (f"  rounds: {row['rounds_rps']}" if args.rounds > 1 else "")
+        lo, hi = row["requests_per_s_range"]
+        plo, phi = row["p99_ms_range"]
+        clo, chi = row["cpu_us_per_req_range"]
+        split = " | ".join(
+            "/".join(f"{share:.0%}" for share in shares)
+            for shares in row["rounds_worker_cpu_share"]
         )
-    for name, value in ratios.items():
-        print(f"{name}: {value:.2f}")
+        print(
+            f"{name:<8} {row['requests_per_s_median']:>8.0f} [{lo:.0f}-{hi:.0f}]"
+            f" {row['p99_ms_median']:>6.1f} [{plo:.0f}-{phi:.0f}]"
+            f" {row['cpu_us_per_req_median']:>6.0f} [{clo:.0f}-{chi:.0f}]"
+            f" {row['non_2xx']:>8}  {split}  {row['socket_errors']}"
+        )
+    for name, value in per_round.items():
+        lo, hi = value["range"]
+        print(f"{name}: {value['median']:.2f} [{lo:.2f}-{hi:.2f}]")
+    print(f"noise: {noise['text']}")
     verdict = "met" if ratios["health/hello"] >= 0.9 else "NOT met"
+    if noise["too_noisy"]:
+        verdict += " (too noisy to judge)"
     print(f"SPEC budget /health >= 0.90x hello (req/s): {verdict}; load average {load_average()}")
     busy_warning()
     write_results(
@@ -129,6 +148,8 @@ def report(
             "redis": redis_url.rsplit("@", 1)[-1],
             "results": results,
             "ratios": ratios,
+            "ratio_rounds": per_round,
+            "noise": noise,
         },
     )
 

@@ -66,6 +66,24 @@ WORKER_TIMEOUT_S = 1800
 # --- setup -----------------------------------------------------------------------
 
 
+def fresh_client(app: Any) -> Any:
+    """A test client whose every request runs in an app context of its own.
+
+    This script holds one app context for its SQL and storage calls; a request
+    sent inside it would share its `g` with every other request (as no gunicorn
+    request does), so per-request caches such as `current_user_id()` would leak
+    from one account's request into the next one's.
+    """
+    from flask.testing import FlaskClient
+
+    class Client(FlaskClient):
+        def open(self, *args: Any, **kwargs: Any) -> Any:
+            with self.application.app_context():
+                return super().open(*args, **kwargs)
+
+    return Client(app, app.response_class, use_cookies=True)
+
+
 def make_user(client: Any) -> tuple[uuid.UUID, str, str]:
     """Registered and consented over HTTP, verified in SQL; returns (id, token, password)."""
     import sqlalchemy as sa
@@ -153,7 +171,7 @@ def erasure(app: Any, env: dict[str, str], workdir: Path, objects: int, png: byt
     from irisvue.extensions import db
     from irisvue.storage import get_storage
 
-    client = app.test_client()
+    client = fresh_client(app)
     storage = get_storage()
     user_id, token, password = make_user(client)
     create_captures(app, user_id, png, 3)
@@ -220,7 +238,7 @@ def export(app: Any, env: dict[str, str], workdir: Path, captures: int, png: byt
     from irisvue.models import Job
     from irisvue.storage import get_storage
 
-    client = app.test_client()
+    client = fresh_client(app)
     user_id, token, _ = make_user(client)
     setup_s = create_captures(app, user_id, png, captures)
     load = load_average()

@@ -69,7 +69,8 @@ def _derived_settings(config: Mapping[str, Any]) -> dict[str, Any]:
 def _engine_options(url: str) -> dict[str, Any]:
     if url.startswith("postgresql"):
         return {
-            "pool_pre_ping": True,
+            # No SELECT 1 per checkout: irisvue.dbpool checks the socket for a hang-up.
+            "pool_pre_ping": False,
             "pool_size": 5,
             "max_overflow": 5,
             "pool_timeout": 5,
@@ -80,7 +81,7 @@ def _engine_options(url: str) -> dict[str, Any]:
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: config → extensions → Api → `init_app` of every feature."""
-    from irisvue import cli, docs, errors, guards, models, observability  # noqa: F401 - models
+    from irisvue import cli, dbpool, docs, errors, guards, models, observability  # noqa: F401
     from irisvue.clients import init_redis
     from irisvue.extensions import cors, db, jwt, migrate
     from irisvue.storage import init_storage
@@ -102,6 +103,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
     db.init_app(app)
+    with app.app_context():
+        dbpool.watch_hangups(db.engine)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     jwt.init_app(app)
     if app.config["CORS_ORIGINS"]:

@@ -173,7 +173,9 @@ class ApiBlueprint(Blueprint):
 
         @self.after_request
         def _no_store(response: Response) -> Response:
-            response.headers.setdefault("Cache-Control", "no-store")
+            # `in` first: werkzeug's Headers.setdefault raises and catches a KeyError.
+            if "Cache-Control" not in response.headers:
+                response.headers["Cache-Control"] = "no-store"
             return response
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from flask_cors import CORS
-from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
+
+from irisvue.jwtcache import CachingJWTManager
 
 # Stable constraint names so Alembic can drop and alter them on every backend.
 NAMING_CONVENTION = {
@@ -27,7 +28,7 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
-jwt = JWTManager()
+jwt = CachingJWTManager()  # verified-claims cache: see irisvue/jwtcache.py
 cors = CORS()
 # Storage, strategy and switches come from app.config (irisvue.auth.ratelimit).
 # The client address is request.remote_addr: ProxyFix rewrites it from

@@ -8,7 +8,7 @@ import re
 import sys
 import time
 import uuid
-from typing import TextIO
+from typing import Any, TextIO
 
 import structlog
 from flask import Flask, Response, g, request
@@ -72,6 +72,22 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
     root.setLevel(level)
 
 
+# Labelled children by label values: `Metric.labels()` takes a lock and builds
+# tuples on every call; the label sets are few (route templates x methods x statuses).
+_children: dict[tuple[str, ...], tuple[Any, Any]] = {}
+
+
+def _metrics_for(method: str, route: str, status: str) -> tuple[Any, Any]:
+    key = (method, route, status)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = (
+            REQUESTS.labels(method, route, status),
+            LATENCY.labels(method, route),
+        )
+    return found
+
+
 def _route_label() -> str:
     rule = request.url_rule
     return rule.rule if rule is not None else "<unmatched>"
@@ -80,7 +96,7 @@ def _route_label() -> str:
 def init_request_context(app: Flask) -> None:
     @app.before_request
     def _start() -> None:
-        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        incoming = request.environ.get("HTTP_X_REQUEST_ID", "")
         g.request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         g.started = time.perf_counter()
         structlog.contextvars.clear_contextvars()
@@ -93,10 +109,11 @@ def init_request_context(app: Flask) -> None:
         if request.endpoint != "metrics":
             route = _route_label()
             method = request.method if request.method in _METHODS else "OTHER"
-            REQUESTS.labels(method, route, str(response.status_code)).inc()
+            requests, latency = _metrics_for(method, route, str(response.status_code))
+            requests.inc()
             started = g.get("started")
             if started is not None:
-                LATENCY.labels(method, route).observe(time.perf_counter() - started)
+                latency.observe(time.perf_counter() - started)
         return response
 
 

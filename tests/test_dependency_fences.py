@@ -111,6 +111,19 @@ def test_minio_base_url_build() -> None:
     )
 
 
+def test_minio_base_url_is_https() -> None:
+    from minio import Minio
+
+    plain = Minio("127.0.0.1:9000", secure=False)._base_url
+    tls = Minio("127.0.0.1:9000", secure=True)._base_url
+    _fence(
+        getattr(plain, "is_https", None) is False and getattr(tls, "is_https", None) is True,
+        "minio.Minio._base_url.is_https",
+        S3_UPLOAD,
+        "re-check how PartUpload decides between a signed payload (HTTP) and UNSIGNED-PAYLOAD",
+    )
+
+
 def test_minio_user_agent() -> None:
     from minio import Minio
 
@@ -262,6 +275,43 @@ def test_flask_limiter_storage_dead() -> None:
         "flask_limiter.Limiter._storage_dead",
         "irisvue/auth/ratelimit.py (init_ratelimit resets it for each new app)",
         "find how the limiter now marks its storage dead, and reset that instead",
+    )
+
+
+# --- flask-jwt-extended (irisvue/jwtcache.py) ---------------------------------
+
+
+def test_flask_jwt_extended_decode_jwt_from_config() -> None:
+    from flask import Flask
+    from flask_jwt_extended import JWTManager, create_access_token, jwt_required
+    from flask_jwt_extended.utils import decode_token
+
+    from irisvue.jwtcache import CachingJWTManager
+
+    app = Flask(__name__)
+    app.config["JWT_SECRET_KEY"] = "fence-secret-key-long-enough-for-hs256"
+    manager = CachingJWTManager(app)
+
+    @app.get("/protected")
+    @jwt_required()
+    def protected() -> str:
+        return "ok"
+
+    with app.app_context():
+        token = create_access_token(identity="someone")
+        decode_token(token)
+    reached_by_decode_token = len(manager.claims_cache) == 1
+    manager.claims_cache.clear()
+    status = app.test_client().get("/protected", headers={"Authorization": f"Bearer {token}"})
+    _fence(
+        _params(JWTManager._decode_jwt_from_config)
+        == _positional("self", "encoded_token", "csrf_value", "allow_expired")
+        and reached_by_decode_token
+        and status.status_code == 200
+        and len(manager.claims_cache) == 1,
+        "flask_jwt_extended.JWTManager._decode_jwt_from_config",
+        "irisvue/jwtcache.py (CachingJWTManager overrides it to verify a token once per process)",
+        "find where decode_token / jwt_required decode now, or tokens are verified every time",
     )
 
 

@@ -69,6 +69,31 @@ def cpu_seconds(pid: int) -> float:
     return total / TICK
 
 
+def worker_cpu(arbiter: int) -> dict[int, float]:
+    """User + system CPU seconds of each live child of `arbiter` (each gunicorn worker)."""
+    found = {}
+    for pid in children(arbiter):
+        try:
+            fields = _stat(pid)
+        except (OSError, IndexError):
+            continue
+        found[pid] = (int(fields[11]) + int(fields[12])) / TICK
+    return found
+
+
+def wait_idle(pid: int, busy: float = 0.05, interval: float = 0.5, timeout: float = 90.0) -> float:
+    """Waits until the process tree of `pid` uses less than `busy` of a core over
+    `interval` (a server still working off requests a finished load left queued);
+    returns the seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        before = cpu_seconds(pid)
+        time.sleep(interval)
+        if cpu_seconds(pid) - before < busy * interval:
+            break
+    return time.monotonic() - started
+
+
 def memory_kib(pid: int, field: str = "VmRSS") -> int:
     """A /proc/<pid>/status memory field in KiB (VmRSS now, VmHWM peak), 0 if gone."""
     try:

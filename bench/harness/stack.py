@@ -217,10 +217,15 @@ def _spawn(argv: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT) ->
 
 
 @contextlib.contextmanager
-def gunicorn(app: str, port: int, env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
-    """One gunicorn with the project's config; yields (base URL, arbiter pid), stops it after."""
-    argv = [str(VENV_BIN / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py"), app]
-    proc = _spawn(argv, {**env, "BIND": f"127.0.0.1:{port}"}, log)
+def gunicorn(
+    app: str, port: int, env: dict[str, str], log: Path, root: Path = ROOT
+) -> Iterator[tuple[str, int]]:
+    """One gunicorn with the project's config; yields (base URL, arbiter pid), stops it after.
+
+    `root`: the source tree to serve (its gunicorn.conf.py and its `irisvue`, which
+    shadows the installed one); bench/ab.py passes another checkout."""
+    argv = [str(VENV_BIN / "gunicorn"), "--config", str(root / "gunicorn.conf.py"), app]
+    proc = _spawn(argv, {**env, "BIND": f"127.0.0.1:{port}"}, log, cwd=root)
     try:
         yield f"http://127.0.0.1:{port}", proc.pid
     finally:

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from .procfs import cpu_seconds
+from .procfs import cpu_seconds, worker_cpu
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
@@ -79,14 +80,67 @@ def run_wrk(
 def measure(
     url: str, arbiter: int, seconds: int, connections: int, threads: int, **wrk: Any
 ) -> dict[str, Any]:
-    """wrk's figures plus the server's CPU time per request (robust to a busy machine)."""
-    before = cpu_seconds(arbiter)
+    """wrk's figures plus the server's CPU time per request (robust to a busy machine)
+    and each worker's share of that CPU (an unbalanced server shows one worker near 100%)."""
+    before, workers_before = cpu_seconds(arbiter), worker_cpu(arbiter)
     row = run_wrk(url, seconds, connections, threads, **wrk)
-    row["cpu_us_per_req"] = (cpu_seconds(arbiter) - before) / max(row["requests"], 1) * 1e6
+    after, workers_after = cpu_seconds(arbiter), worker_cpu(arbiter)
+    row["cpu_us_per_req"] = (after - before) / max(row["requests"], 1) * 1e6
+    spent = {
+        pid: workers_after[pid] - cpu for pid, cpu in workers_before.items() if pid in workers_after
+    }
+    total = sum(spent.values()) or 1e-9
+    row["worker_cpu_s"] = {str(pid): round(cpu, 3) for pid, cpu in spent.items()}
+    row["worker_cpu_share"] = sorted((cpu / total for cpu in spent.values()), reverse=True)
     return row
 
 
 def median_run(rows: list[dict]) -> dict:
-    """The run with the median throughput (its own latencies, not a mix of runs)."""
+    """The run with the median throughput (its own latencies, not a mix of runs), plus
+    every round's figures, the min-max of req/s, p99 and CPU per request, and the
+    median of each."""
     ordered = sorted(rows, key=lambda row: row["requests_per_s"])
-    return {**ordered[len(ordered) // 2], "rounds_rps": [row["requests_per_s"] for row in rows]}
+    summary = {**ordered[len(ordered) // 2], "rounds": len(rows)}
+    for key in ("requests_per_s", "p99_ms", "cpu_us_per_req"):
+        if any(key not in row for row in rows):
+            continue  # e.g. login rounds: server CPU per login instead
+        values = [row[key] for row in rows]
+        summary[f"{key}_median"] = statistics.median(values)
+        summary[f"{key}_range"] = [min(values), max(values)]
+    summary["rounds_rps"] = [row["requests_per_s"] for row in rows]
+    summary["rounds_p99_ms"] = [row["p99_ms"] for row in rows]
+    summary["rounds_cpu_us_per_req"] = [row.get("cpu_us_per_req") for row in rows]
+    summary["rounds_worker_cpu_share"] = [row.get("worker_cpu_share", []) for row in rows]
+    return summary
+
+
+def round_ratios(numerators: list[dict], denominators: list[dict], key: str) -> dict[str, Any]:
+    """Ratio of two targets measured in the same interleaved rounds, round by round:
+    the median and the min-max. `key` = "requests_per_s"; "cpu_us_per_req" inverts
+    (a lower CPU cost is the higher throughput a CPU-bound box would show)."""
+    if key == "cpu_us_per_req":
+        values = [d[key] / n[key] for n, d in zip(numerators, denominators, strict=True)]
+    else:
+        values = [n[key] / d[key] for n, d in zip(numerators, denominators, strict=True)]
+    return {
+        "median": statistics.median(values),
+        "range": [min(values), max(values)],
+        "rounds": values,
+    }
+
+
+NOISE_LIMIT = 0.15  # hello moving more than this between rounds: the machine is too noisy
+
+
+def noise_verdict(baseline_rows: list[dict], limit: float = NOISE_LIMIT) -> dict[str, Any]:
+    """Whether the same-run baseline held still: its req/s spread (max-min over the
+    median) across rounds. Above `limit`, no budget of the run can be judged."""
+    rps = [row["requests_per_s"] for row in baseline_rows]
+    spread = (max(rps) - min(rps)) / statistics.median(rps) if rps else 0.0
+    too_noisy = len(rps) < 2 or spread > limit
+    text = (
+        f"hello moved {spread:.0%} between {len(rps)} rounds"
+        + (f" (> {limit:.0%}): too noisy to judge" if too_noisy and len(rps) >= 2 else "")
+        + (": one round cannot show noise, too noisy to judge" if len(rps) < 2 else "")
+    )
+    return {"spread": spread, "limit": limit, "too_noisy": too_noisy, "text": text}

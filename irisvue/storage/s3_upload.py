@@ -5,6 +5,10 @@ part-sized buffers (the part in flight, the next one, and a copy made while
 looking for the end) and reads the next part only after the previous one was
 sent. S3 wants every part but the last to be at least 5 MiB, and SigV4 over
 HTTP signs each part's SHA-256, so a part must be complete before it is sent.
+Over HTTPS the payload is sent as `UNSIGNED-PAYLOAD`, as minio's own client
+does: TLS already protects the bytes in transit (and S3 checks Content-MD5 /
+checksums where asked), so the hash pass is saved. Over plain HTTP the hash is
+kept: it is the only thing binding the body to the signature.
 
 Here an upload owns a small pool of 1 MiB slabs. The caller's thread fills
 slabs from the source (decryption, hashing and image stripping run here) and
@@ -22,7 +26,7 @@ like any other.
 Private minio API, version-fenced (pyproject bounds minio below the next minor):
 `Minio._create_multipart_upload`, `_complete_multipart_upload`,
 `_abort_multipart_upload`, `_get_region`, `_base_url` (`BaseURL.build`),
-`_user_agent`, and the undocumented `minio.signer.sign_v4_s3`,
+`_user_agent`, `_base_url.is_https`, and the undocumented `minio.signer.sign_v4_s3`,
 `minio.datatypes.Part`, `S3Error.fromxml`. Each has a test in
 tests/test_dependency_fences.py that names what to re-check when minio changes it.
 """
@@ -105,11 +109,16 @@ class _Part:
     slabs: list[tuple[bytearray, int]] = field(default_factory=list)
     size: int = 0
     sha256: Any = field(default_factory=hashlib.sha256)
+    signed: bool = True  # False over HTTPS: UNSIGNED-PAYLOAD, no hash pass
 
     def add(self, slab: bytearray, filled: int) -> None:
         self.slabs.append((slab, filled))
         self.size += filled
-        self.sha256.update(memoryview(slab)[:filled])
+        if self.signed:
+            self.sha256.update(memoryview(slab)[:filled])
+
+    def content_sha256(self) -> str:
+        return self.sha256.hexdigest() if self.signed else "UNSIGNED-PAYLOAD"
 
 
 class PartUpload:
@@ -135,10 +144,11 @@ class PartUpload:
         self._headers = headers
         self._slabs_per_part = max(1, part_size // SLAB_SIZE)
         self._pool = SlabPool(self._slabs_per_part + SPARE_SLABS, SLAB_SIZE)
+        self._signed = not client._base_url.is_https
 
     def _read_part(self, source: UploadSource, number: int) -> tuple[_Part, bool]:
         """The next part (possibly empty) and whether the source ended."""
-        part = _Part(number)
+        part = _Part(number, signed=self._signed)
         while len(part.slabs) < self._slabs_per_part:
             slab = self._pool.take()
             filled = source.readinto(memoryview(slab))
@@ -236,7 +246,7 @@ class PartUpload:
             query_params=query,
         )
         date = datetime.now(UTC)
-        sha256 = part.sha256.hexdigest()
+        sha256 = part.content_sha256()
         headers = {
             **headers,
             "Host": url.netloc,

@@ -60,7 +60,7 @@ def test_restart_between_requests_next_request_succeeds(pg_app: Flask, own_postg
 
     own_postgres.restart()
 
-    # pool_pre_ping finds the pooled connection dead and opens a new one: no 503.
+    # Checkout finds the pooled connection hung up (irisvue/dbpool.py), opens a new one: no 503.
     response = client.get(ME, headers=headers)
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["email"] == email

@@ -240,7 +240,7 @@ def test_gunicorn_conf_reads_its_settings_from_the_environment(monkeypatch):
     import runpy
 
     def load(**env: str) -> dict:
-        for name in ("BIND", "PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS"):
+        for name in ("BIND", "PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_REUSE_PORT"):
             monkeypatch.delenv(name, raising=False)
         for name, value in env.items():
             monkeypatch.setenv(name, value)
@@ -257,3 +257,6 @@ def test_gunicorn_conf_reads_its_settings_from_the_environment(monkeypatch):
     assert load(PORT="5100", BIND="127.0.0.1:9000")["bind"] == ["127.0.0.1:9000"]
     custom = load(WEB_CONCURRENCY="3", GUNICORN_THREADS="8")
     assert (custom["workers"], custom["threads"]) == (3, 8)
+    # Each worker its own SO_REUSEPORT socket (the kernel spreads connections), unless off.
+    assert default["reuse_port"] is True
+    assert load(GUNICORN_REUSE_PORT="0")["reuse_port"] is False

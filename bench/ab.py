@@ -1,0 +1,151 @@
+"""A/B: two builds (or two settings) of the app side by side, interleaved, per-request CPU.
+
+    .venv/bin/python bench/ab.py --a /tmp/base-checkout [--b .] [--a-env K=V] [--b-env K=V]
+        [--paths /health,/api/v1/auth/me] [--rounds 5] [--duration 5]
+
+Starts the hello baseline and two IrisVue gunicorns (project's gunicorn.conf.py
+of each tree, 2 workers, the same PostgreSQL, Redis and instance folder, so one
+account's token works on both), then runs interleaved rounds: hello, then each
+path on A and on B back to back, with wrk (32 connections). Prints, per target,
+server CPU per request (from /proc: the steady figure on a shared machine),
+req/s, p99 and each worker's share of the CPU, as median [min-max]; then B/A
+round by round. Use it to measure one lever at a time: a checkout of the
+commit before it as A (`git worktree add --detach /tmp/a <commit>`), or the same
+tree with one setting changed (`--a-env GUNICORN_REUSE_PORT=0`).
+Writes bench/results/ab-<time>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from harness import ROOT
+from harness.client import API, expect, http_json
+from harness.results import load_average, write_results
+from harness.stack import (
+    app_env,
+    command_failed,
+    free_port,
+    gunicorn,
+    prepare_services,
+    scratch,
+    wait_ok,
+    wait_workers,
+)
+from harness.users import register
+from harness.wrk import lua_script, measure, median_run, noise_verdict, require_wrk, run_wrk
+
+
+def pairs(values: list[str]) -> dict[str, str]:
+    return dict(value.split("=", 1) for value in values)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--a", type=Path, required=True, help="source tree of A")
+    parser.add_argument("--b", type=Path, default=ROOT, help="source tree of B [this one]")
+    parser.add_argument("--a-env", action="append", default=[], metavar="K=V")
+    parser.add_argument("--b-env", action="append", default=[], metavar="K=V")
+    parser.add_argument("--paths", default=f"/health,{API}/auth/me")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    if not require_wrk():
+        return 2
+    paths = [p for p in args.paths.split(",") if p]
+    try:
+        with scratch("irisvue-bench-ab-") as workdir:
+            env = app_env(workdir, args.workers)
+            prepare_services(env)
+            with (
+                gunicorn("bench.hello_app:app", free_port(), env, workdir / "hello.log") as hello,
+                gunicorn(
+                    "wsgi:app",
+                    free_port(),
+                    {**env, **pairs(args.a_env)},
+                    workdir / "a.log",
+                    root=args.a.resolve(),
+                ) as side_a,
+                gunicorn(
+                    "wsgi:app",
+                    free_port(),
+                    {**env, **pairs(args.b_env)},
+                    workdir / "b.log",
+                    root=args.b.resolve(),
+                ) as side_b,
+            ):
+                wait_ok(hello[0] + "/")
+                for base, arbiter in (side_a, side_b):
+                    wait_workers(arbiter, args.workers, base + "/health")
+                account = register(side_b[0], "ab")
+                bearer = {"Authorization": f"Bearer {account['access']}"}
+                for base, _ in (side_a, side_b):
+                    expect(*http_json("GET", f"{base}{API}/auth/me", None, bearer), 200, "/me")
+                script = lua_script(workdir / "auth.lua", "GET", None, bearer)
+                targets = {"hello": (hello[0] + "/", hello[1])}
+                for path in paths:
+                    targets[f"A {path}"] = (side_a[0] + path, side_a[1])
+                    targets[f"B {path}"] = (side_b[0] + path, side_b[1])
+                for url, _ in targets.values():
+                    run_wrk(url, 2, args.connections, 2, script=script)
+                runs: dict[str, list[dict]] = {name: [] for name in targets}
+                for _ in range(args.rounds):
+                    for name, (url, arbiter) in targets.items():
+                        runs[name].append(
+                            measure(url, arbiter, args.duration, args.connections, 2, script=script)
+                        )
+    except subprocess.CalledProcessError as exc:
+        return command_failed(exc)
+    report(args, paths, runs)
+    return 0
+
+
+def report(args: argparse.Namespace, paths: list[str], runs: dict[str, list[dict]]) -> None:
+    print(
+        f"A = {args.a} {args.a_env}, B = {args.b} {args.b_env}; {args.rounds} interleaved rounds "
+        f"of {args.duration} s, wrk -c{args.connections}; median [min-max]; "
+        f"load average {load_average()}"
+    )
+    print(f"{'target':<28} {'CPU us/req':>18} {'req/s':>20} {'p99 ms':>16}  worker CPU split")
+    summary = {}
+    for name, rows in runs.items():
+        row = summary[name] = median_run(rows)
+        c, r, p = (row[f"{k}_range"] for k in ("cpu_us_per_req", "requests_per_s", "p99_ms"))
+        split = " | ".join("/".join(f"{x:.0%}" for x in s) for s in row["rounds_worker_cpu_share"])
+        print(
+            f"{name:<28} {row['cpu_us_per_req_median']:>6.0f} [{c[0]:.0f}-{c[1]:.0f}]"
+            f" {row['requests_per_s_median']:>7.0f} [{r[0]:.0f}-{r[1]:.0f}]"
+            f" {row['p99_ms_median']:>5.0f} [{p[0]:.0f}-{p[1]:.0f}]  {split}"
+        )
+    ratios = {}
+    for path in paths:
+        a, b = runs[f"A {path}"], runs[f"B {path}"]
+        cpu = [y["cpu_us_per_req"] / x["cpu_us_per_req"] for x, y in zip(a, b, strict=True)]
+        rps = [y["requests_per_s"] / x["requests_per_s"] for x, y in zip(a, b, strict=True)]
+        ratios[path] = {"cpu_b_over_a": cpu, "rps_b_over_a": rps}
+        print(
+            f"{path}: B/A CPU per request {statistics.median(cpu):.2f} "
+            f"[{min(cpu):.2f}-{max(cpu):.2f}], B/A req/s {statistics.median(rps):.2f} "
+            f"[{min(rps):.2f}-{max(rps):.2f}]"
+        )
+    noise = noise_verdict(runs["hello"])
+    print(f"noise: {noise['text']} (CPU per request is the figure to trust when noisy)")
+    write_results(
+        "ab",
+        {
+            "settings": {**vars(args), "a": str(args.a), "b": str(args.b)},
+            "results": summary,
+            "ratios": ratios,
+            "noise": noise,
+        },
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
