@@ -22,6 +22,7 @@ from irisvue.settings import (
     env_float,
     env_int,
     job_settings,
+    provider_settings,
 )
 
 # Values that must never reach production: the seeds' and tutorials' defaults.
@@ -181,6 +182,7 @@ def from_env(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
     }
     config.update(auth_settings(env))
     config.update(job_settings(env))
+    config.update(provider_settings(env))
     if production:
         check_production(config)
     return config

@@ -7,8 +7,9 @@ from flask.views import MethodView
 from flask_jwt_extended import get_jwt
 
 from irisvue.api import ApiBlueprint, current_user
-from irisvue.auth import services, sessions
+from irisvue.auth import reauth, services, sessions
 from irisvue.auth.ratelimit import per_email, per_ip, per_user
+from irisvue.auth.reauth_schemas import reauth_arguments
 from irisvue.auth.schemas import (
     AcceptedSchema,
     CredentialsSchema,
@@ -145,8 +146,10 @@ class MeViews(MethodView):
         }
     )
     def patch(self, data: dict[str, str]) -> Any:
-        """Change the account's email (needs the password; the new one is re-verified)."""
-        return services.change_email(current_user, data["email"], data["current_password"])
+        """Change the account's email (re-authenticate; the new one is re-verified)."""
+        if "current_password" not in data:  # a linked identity's fresh ID token instead
+            reauth.reauthenticate(current_user, **reauth_arguments(data, "current_password"))
+        return services.change_email(current_user, data["email"], data.get("current_password"))
 
 
 @blp.route("/password")
@@ -163,9 +166,11 @@ class PasswordViews(MethodView):
         }
     )
     def post(self, data: dict[str, str]) -> None:
-        """Change the password; every other session is revoked."""
+        """Set or change the password (re-authenticate); every other session is revoked."""
+        if "current_password" not in data:  # a linked identity's fresh ID token instead
+            reauth.reauthenticate(current_user, **reauth_arguments(data, "current_password"))
         services.change_password(
-            current_user, _session_id(), data["current_password"], data["new_password"]
+            current_user, _session_id(), data.get("current_password"), data["new_password"]
         )
 
 

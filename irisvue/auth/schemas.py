@@ -16,6 +16,7 @@ from email_validator import EmailNotValidError, validate_email
 from marshmallow import Schema, ValidationError, fields, validate
 
 from irisvue.auth.passwords import MAX_LENGTH, MIN_LENGTH
+from irisvue.auth.reauth_schemas import IdTokenReauthSchema
 from irisvue.pagination import KEYSET_DOC
 
 EMAIL_MAX_LENGTH = 254
@@ -123,9 +124,12 @@ class UserSchema(Schema):
     auth_provider = fields.String(dump_only=True)
 
 
-class MePatchSchema(Schema):
+class MePatchSchema(IdTokenReauthSchema):
+    """Re-authenticated by `current_password` or by a linked identity's fresh ID token."""
+
+    PASSWORD_FIELD = "current_password"  # noqa: S105 - a field name
     email = EmailField(required=True, metadata={"description": "the new address; re-verified"})
-    current_password = fields.String(required=True, load_only=True, validate=no_nul)
+    current_password = fields.String(load_only=True, validate=no_nul)
 
 
 class TokenPairSchema(Schema):
@@ -166,8 +170,11 @@ class SessionQueryArgsSchema(Schema):
     cursor = fields.String(metadata=KEYSET_DOC)
 
 
-class PasswordChangeSchema(Schema):
-    current_password = fields.String(required=True, load_only=True, validate=no_nul)
+class PasswordChangeSchema(IdTokenReauthSchema):
+    """`current_password`, or (an account without one too) a linked identity's fresh ID token."""
+
+    PASSWORD_FIELD = "current_password"  # noqa: S105 - a field name
+    current_password = fields.String(load_only=True, validate=no_nul)
     new_password = PasswordField()
 
 

@@ -4,6 +4,7 @@ from irisvue.models.audit import AuditEvent
 from irisvue.models.capture import Capture
 from irisvue.models.consent import ConsentDocument, ConsentRecord
 from irisvue.models.email_token import EmailToken
+from irisvue.models.identity import AuthNonce, ProviderEvent, UserIdentity
 from irisvue.models.job import Job
 from irisvue.models.privacy import ErasureTombstone, PrivacyRequest
 from irisvue.models.session import Session
@@ -12,6 +13,7 @@ from irisvue.models.user_key import UserKey
 
 __all__ = [
     "AuditEvent",
+    "AuthNonce",
     "Capture",
     "ConsentDocument",
     "ConsentRecord",
@@ -19,7 +21,9 @@ __all__ = [
     "ErasureTombstone",
     "Job",
     "PrivacyRequest",
+    "ProviderEvent",
     "Session",
     "User",
+    "UserIdentity",
     "UserKey",
 ]

@@ -1,0 +1,83 @@
+"""Bodies of native sign-in (nonce, ID token), identities and Apple's notifications."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from irisvue.auth.reauth_schemas import IdTokenField, IdTokenReauthSchema, NonceField, ProviderField
+from irisvue.auth.schemas import RegisteredSchema, no_nul
+
+
+class NonceSchema(Schema):
+    nonce = fields.String(
+        required=True,
+        metadata={"description": "pass sha256_hex(nonce) to the provider SDK, this one to us"},
+    )
+    expires_in = fields.Integer(required=True, metadata={"description": "seconds (600)"})
+
+
+def AuthorizationCodeField() -> fields.String:  # noqa: N802
+    return fields.String(
+        load_only=True,
+        validate=[validate.Length(min=1, max=1024), validate.Regexp(r"^[\x21-\x7e]+$")],
+        metadata={"description": "Apple only: exchanged once for Apple's refresh token"},
+    )
+
+
+class IdTokenSignInSchema(Schema):
+    provider = ProviderField(required=True)
+    id_token = IdTokenField(required=True)
+    nonce = NonceField(required=True)
+    authorization_code = AuthorizationCodeField()
+    name = fields.String(
+        load_only=True,
+        validate=[validate.Length(max=256), no_nul],
+        metadata={"description": "accepted for SDK compatibility; not stored"},
+    )
+
+
+class SignedInSchema(RegisteredSchema):
+    created = fields.Boolean(required=True, metadata={"description": "true on first sign-in"})
+
+
+class LinkIdentitySchema(Schema):
+    provider = ProviderField(required=True)
+    id_token = IdTokenField(required=True)
+    nonce = NonceField(required=True)
+    authorization_code = AuthorizationCodeField()
+
+
+class IdentitySchema(Schema):
+    id = fields.UUID(required=True, dump_only=True)
+    provider = fields.String(required=True, dump_only=True, metadata={"enum": ["apple", "google"]})
+    email = fields.String(required=True, dump_only=True, allow_none=True)
+    is_private_email = fields.Boolean(required=True, dump_only=True)
+    created_at = fields.DateTime(required=True, dump_only=True)
+    last_sign_in_at = fields.DateTime(required=True, dump_only=True, allow_none=True)
+
+
+class IdentityListSchema(Schema):
+    items = fields.List(fields.Nested(IdentitySchema), required=True)
+
+
+class ReauthSchema(IdTokenReauthSchema):
+    """`{password}` or `{provider, id_token, nonce}` (re-authentication)."""
+
+    password = fields.String(
+        load_only=True,
+        validate=[validate.Length(min=1, max=1024), no_nul],
+        metadata={"description": "the account's password"},
+    )
+
+
+class AppleNotificationSchema(Schema):
+    payload = fields.String(
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=1, max=16384),
+        metadata={"description": "a JWT signed by Apple"},
+    )
+
+
+class NotificationAckSchema(Schema):
+    status = fields.String(required=True, metadata={"enum": ["handled", "ignored", "duplicate"]})
