@@ -19,7 +19,7 @@ from sqlalchemy import select
 from irisvue.auth import sessions
 from irisvue.auth.providers import apple
 from irisvue.auth.providers.id_tokens import IdClaims
-from irisvue.crypto import CryptoError
+from irisvue.crypto import CryptoError, DataKey
 from irisvue.crypto.user_keys import get_or_create_data_key, load_data_key, seal, unseal
 from irisvue.extensions import db
 from irisvue.models import Session, UserIdentity
@@ -73,6 +73,33 @@ def forget_identity(
     return started
 
 
+def _plain(identity: UserIdentity, data_key: DataKey | None) -> tuple[str, str]:
+    """(client id, refresh token) of an Apple identity; ("", "") when there is none."""
+    if identity.apple_refresh_token is None or data_key is None or not identity.client_id:
+        return "", ""
+    try:
+        token = unseal(data_key, identity.apple_refresh_token, _associated_data(identity.id))
+    except CryptoError:
+        return "", ""
+    return identity.client_id, token.decode()
+
+
+def token_to_revoke(identity: UserIdentity) -> tuple[str, str]:
+    """Read before unlinking an Apple identity; `revoke_after_unlink` once committed."""
+    if identity.provider != "apple" or identity.apple_refresh_token is None:
+        return "", ""
+    return _plain(identity, load_data_key(identity.user_id))
+
+
+def revoke_after_unlink(client_id: str, token: str) -> None:
+    """Best effort, once: the identity is gone from our side whatever Apple answers."""
+    if client_id and apple.configured():
+        try:
+            apple.revoke(client_id, token)
+        except apple.AppleError as exc:
+            log.warning("apple_revoke_failed", reason=str(exc), on="unlink")
+
+
 def _tokens_of(user_id: uuid.UUID) -> list[tuple[str, str]] | None:
     """(client id, refresh token) of every Apple identity; None when there is none."""
     identities = list(
@@ -85,18 +112,8 @@ def _tokens_of(user_id: uuid.UUID) -> list[tuple[str, str]] | None:
     if not identities:
         return None
     data_key = load_data_key(user_id)
-    found = []
-    for identity in identities:
-        if identity.apple_refresh_token is None or data_key is None or not identity.client_id:
-            found.append(("", ""))  # nothing we can revoke: reported as not revoked
-            continue
-        try:
-            token = unseal(data_key, identity.apple_refresh_token, _associated_data(identity.id))
-        except CryptoError:
-            found.append(("", ""))
-            continue
-        found.append((identity.client_id, token.decode()))
-    return found
+    # ("", ""): nothing we can revoke, reported as not revoked.
+    return [_plain(identity, data_key) for identity in identities]
 
 
 def _revoke_with_retries(client_id: str, token: str) -> bool:

@@ -128,5 +128,5 @@ def handle(payload: str) -> dict[str, str]:
         db.session.rollback()
         return {"status": "duplicate"}
     mark_revoked(revoked)
-    log.info("apple_notification", event=kind, status=status)
+    log.info("apple_notification", event_type=kind, status=status)
     return {"status": status}

@@ -215,7 +215,10 @@ def unlink(user_id: uuid.UUID, identity_id: uuid.UUID, keep: uuid.UUID | None) -
             "last_sign_in_method",
             "This is the account's only way to sign in; set a password or link another first.",
         )
+    apple_token = apple_duties.token_to_revoke(identity)
+    provider = identity.provider
     revoked = apple_duties.forget_identity(identity, "identity_unlinked", keep=keep)
-    audit.record("identity_unlinked", user_id=user_id, details={"provider": identity.provider})
+    audit.record("identity_unlinked", user_id=user_id, details={"provider": provider})
     db.session.commit()
     mark_revoked(revoked)
+    apple_duties.revoke_after_unlink(*apple_token)

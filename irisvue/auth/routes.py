@@ -34,6 +34,9 @@ blp = ApiBlueprint(
     description="Accounts, sign-in, sessions (refresh-token families) and email flows.",
 )
 blp.no_store()  # every auth response is personal: tokens, the account, sessions
+# Re-authentication by a linked identity's ID token (irisvue.auth.reauth) can also answer:
+REAUTH_401 = "invalid_id_token (re-authentication)"
+REAUTH_PROBLEMS = {404: "provider_disabled", 503: "provider_unavailable"}
 SESSION_LINKS = {
     "DeleteSession": {
         "operationId": "deleteSession",
@@ -134,15 +137,16 @@ class MeViews(MethodView):
         """The signed-in account."""
         return current_user
 
-    @blp.authenticated()
+    @blp.authenticated(codes=REAUTH_401)
     @per_user("RATELIMIT_PASSWORD_CHANGE_FAILURES_PER_USER", "me-password", failures_only=True)
     @blp.arguments(MePatchSchema)
     @blp.response(200, UserSchema)
     @blp.problems(
         {
-            403: "invalid_credentials",
+            403: "invalid_credentials, reauthentication_stale",
             409: "email_taken",
             429: "rate_limited",
+            **REAUTH_PROBLEMS,
         }
     )
     def patch(self, data: dict[str, str]) -> Any:
@@ -154,15 +158,16 @@ class MeViews(MethodView):
 
 @blp.route("/password")
 class PasswordViews(MethodView):
-    @blp.authenticated()
+    @blp.authenticated(codes=REAUTH_401)
     @per_user("RATELIMIT_PASSWORD_CHANGE_FAILURES_PER_USER", "password", failures_only=True)
     @blp.arguments(PasswordChangeSchema)
     @blp.response(204)
     @blp.problems(
         {
-            403: "invalid_credentials",
+            403: "invalid_credentials, reauthentication_stale",
             422: "validation_error, password_too_common",
             429: "rate_limited",
+            **REAUTH_PROBLEMS,
         }
     )
     def post(self, data: dict[str, str]) -> None:

@@ -215,13 +215,9 @@ class IdentityProvider:
     ) -> str:
         now = int(time.time())
         events = {"type": kind, "sub": sub, "event_time": event_time or now * 1000, **event}
-        claims = {
-            "iss": APPLE_ISSUER,
-            "aud": aud,
-            "iat": now,
-            "jti": jti or secrets.token_hex(8),
-            "events": json.dumps(events),
-        }
+        claims = {"iss": APPLE_ISSUER, "aud": aud, "iat": now, "events": json.dumps(events)}
+        if jti != "":  # "": no jti at all (deduplicated on sub + event_time + type)
+            claims["jti"] = jti or secrets.token_hex(8)
         signer = key or self.keys["apple"][0]
         return jwt.encode(claims, signer.private, algorithm="RS256", headers={"kid": signer.kid})
 
