@@ -6,6 +6,7 @@ import uuid
 
 from sqlalchemy import func, select
 
+from irisvue.crypto.user_keys import load_data_key, unseal
 from irisvue.extensions import db
 from irisvue.models import ProviderEvent, Session, User, UserIdentity
 from tests.support.idp import (
@@ -36,13 +37,19 @@ def _count(app, model, *where) -> int:
 
 def test_code_is_exchanged_once_and_the_refresh_token_stored_encrypted(app, client, idp):
     body, _ = _apple_user(client, idp, "a-code")
+    assert sign_in_with(client, idp, "apple", "a-code").status_code == 200  # no code: no call
     assert len(idp.calls.token) == 1
     call = idp.calls.token[0]
     assert call["client_id"] == APPLE_CLIENT_ID and call["grant_type"] == "authorization_code"
     (refresh,) = idp.refresh_tokens
     with app.app_context():
-        stored = db.session.scalars(select(UserIdentity.apple_refresh_token)).one()
+        identity = db.session.scalars(select(UserIdentity)).one()
+        stored = identity.apple_refresh_token
+        # Sealed with the user's data key: it opens with that key and nothing else.
+        data_key = load_data_key(uuid.UUID(body["user"]["id"]))
+        opened = unseal(data_key, stored, f"apple-refresh-token:{identity.id}")
     assert stored and refresh.encode() not in stored  # ciphertext, not the token
+    assert opened == refresh.encode()
 
 
 def test_erasure_revokes_the_apple_token_through_the_worker(
@@ -113,7 +120,7 @@ def test_consent_revoked_unlinks_and_revokes_the_sessions_it_started(app, client
 
 
 def test_account_delete_erases_an_apple_only_account(app, client, idp, run_jobs, consent_documents):
-    body, headers = _apple_user(client, idp, "a-gone")
+    _, headers = _apple_user(client, idp, "a-gone")
     response = _notify(client, idp.apple_notification("account-delete", "a-gone"))
     assert response.status_code == 200 and response.get_json()["status"] == "handled"
     assert client.get("/api/v1/auth/me", headers=headers).status_code == 401
@@ -208,11 +215,8 @@ def test_unlinking_an_apple_identity_revokes_its_token(app, client, idp):
     _, headers = _apple_user(client, idp, "a-unlink")
     proof = fresh_proof(client, idp, "google", "g-unlink")
     assert client.post(IDENTITIES, json=proof, headers=headers).status_code == 201
-    apple = [
-        i
-        for i in client.get(IDENTITIES, headers=headers).get_json()["items"]
-        if i["provider"] == "apple"
-    ][0]
+    items = client.get(IDENTITIES, headers=headers).get_json()["items"]
+    apple = next(i for i in items if i["provider"] == "apple")
     proof = fresh_proof(client, idp, "google", "g-unlink")
     response = client.delete(f"{IDENTITIES}/{apple['id']}", json=proof, headers=headers)
     assert response.status_code == 204, response.get_json()

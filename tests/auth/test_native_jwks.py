@@ -113,3 +113,23 @@ def test_never_fetched_raises_unavailable():
 )
 def test_cache_lifetime_honours_max_age_within_bounds(header, seconds):
     assert cache_lifetime(header) == seconds
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"\xff\xfe",
+        b"[]",
+        b'{"keys": 7}',
+        b'{"keys": {"kid": "x"}}',
+        b'{"keys": [{"kid": "apple-rsa-1", "kty": "RSA", "n": "!!", "e": "AQAB"}]}',
+        b'{"keys": [{"kid": "apple-rsa-1", "kty": "OKP", "crv": "X448", "x": "AA"}]}',
+        b'{"keys": [{"kid": "apple-rsa-1", "kty": "oct", "k": "c2VjcmV0"}]}',
+    ],
+)
+def test_a_garbled_key_set_is_a_503_never_a_500(app, client, idp, body):
+    idp.jwks_body = body
+    response = sign_in_with(client, idp, "apple", "a-garbled")
+    assert response.status_code in (401, 503), response.get_json()
+    assert response.get_json()["code"] in ("provider_unavailable", "invalid_id_token")

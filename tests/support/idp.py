@@ -93,6 +93,7 @@ class IdentityProvider:
         self.team_key = ec.generate_private_key(ec.SECP256R1())
         self.cache_control = {"apple": "max-age=86400", "google": "public, max-age=21600"}
         self.jwks_down = False
+        self.jwks_body: bytes | None = None  # served verbatim instead of the keys
         self.token_down = False
         self.revoke_down = False
         self.calls = Calls()
@@ -255,6 +256,12 @@ class IdentityProvider:
             self.calls.jwks[provider] += 1
         if self.jwks_down:
             self._send(handler, 503, {"error": "unavailable"})
+            return
+        if self.jwks_body is not None:
+            handler.send_response(200)
+            handler.send_header("Content-Length", str(len(self.jwks_body)))
+            handler.end_headers()
+            handler.wfile.write(self.jwks_body)
             return
         keys = [key.jwk() for key in self.keys[provider]]
         self._send(handler, 200, {"keys": keys}, Cache_Control=self.cache_control[provider])

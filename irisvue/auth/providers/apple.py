@@ -8,6 +8,7 @@ issuer, `exp` at most six months ahead (ours live five minutes).
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
@@ -64,7 +65,7 @@ def _post(url: str, form: dict[str, str]) -> dict[str, Any]:
             raw = response.read(MAX_BODY)
     except urllib.error.HTTPError as exc:
         raise AppleError(f"http_{exc.code}") from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, http.client.HTTPException) as exc:
         raise AppleError(type(exc).__name__) from None
     try:
         data = json.loads(raw) if raw.strip() else {}

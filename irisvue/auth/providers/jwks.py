@@ -16,6 +16,7 @@ so this is a thin cache around PyJWT's own `PyJWKSet` parsing instead:
 
 from __future__ import annotations
 
+import http.client
 import json
 import math
 import re
@@ -28,7 +29,7 @@ from collections.abc import Callable
 import structlog
 from flask import current_app
 from jwt import PyJWK, PyJWKSet
-from jwt.exceptions import PyJWKError, PyJWKSetError
+from jwt.exceptions import PyJWTError
 
 log = structlog.get_logger(__name__)
 
@@ -57,9 +58,10 @@ def _parse(body: bytes) -> dict[str, PyJWK]:
     data = json.loads(body)
     if not isinstance(data, dict):
         raise ValueError("not a JWK set")
+    listed = data.get("keys")
     usable = [
         jwk
-        for jwk in data.get("keys") or []
+        for jwk in (listed if isinstance(listed, list) else [])
         if isinstance(jwk, dict)
         and isinstance(jwk.get("kid"), str)
         and jwk.get("use", "sig") == "sig"
@@ -68,7 +70,7 @@ def _parse(body: bytes) -> dict[str, PyJWK]:
     for jwk in usable:
         try:
             parsed = PyJWKSet.from_dict({"keys": [jwk]}).keys[0]
-        except (PyJWKError, PyJWKSetError, ValueError, TypeError):
+        except (PyJWTError, ValueError, TypeError, KeyError):
             continue  # a key type PyJWT does not know: never used to verify
         keys[jwk["kid"]] = parsed
     if not keys:
@@ -109,7 +111,7 @@ class JwksCache:
     def _refresh(self, now: float) -> None:
         try:
             keys, lifetime = self._fetch()
-        except (OSError, ValueError, urllib.error.URLError) as exc:
+        except (OSError, ValueError, http.client.HTTPException, urllib.error.URLError) as exc:
             log.warning("jwks_fetch_failed", url=self.url, error=type(exc).__name__)
             if self._keys is None:
                 raise JwksUnavailableError(self.url) from None
