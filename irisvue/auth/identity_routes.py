@@ -14,6 +14,7 @@ from flask.views import MethodView
 from irisvue.api import current_user, current_user_id
 from irisvue.auth import apple_notifications, identities, nonces, reauth
 from irisvue.auth.identity_schemas import (
+    REAUTH_BODY,
     AppleNotificationSchema,
     IdentityListSchema,
     IdentitySchema,
@@ -103,7 +104,7 @@ class IdentitiesViews(MethodView):
 class IdentityByIdViews(MethodView):
     @blp.authenticated(codes=ID_TOKEN_401)
     @per_user("RATELIMIT_PASSWORD_CHANGE_FAILURES_PER_USER", "unlink", failures_only=True)
-    @blp.doc(operationId="unlinkIdentity")
+    @blp.doc(operationId="unlinkIdentity", requestBody=REAUTH_BODY)
     @blp.arguments(ReauthSchema)
     @blp.response(204)
     @blp.problems(

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from irisvue.auth.reauth_schemas import IdTokenField, IdTokenReauthSchema, NonceField, ProviderField
+from irisvue.auth.reauth_schemas import (
+    IdTokenField,
+    IdTokenProofSchema,
+    IdTokenReauthSchema,
+    NonceField,
+    ProviderField,
+    one_of,
+)
 from irisvue.auth.schemas import RegisteredSchema, no_nul
 
 
@@ -60,14 +67,29 @@ class IdentityListSchema(Schema):
     items = fields.List(fields.Nested(IdentitySchema), required=True)
 
 
-class ReauthSchema(IdTokenReauthSchema):
-    """`{password}` or `{provider, id_token, nonce}` (re-authentication)."""
-
-    password = fields.String(
+def _password(**kwargs: object) -> fields.String:
+    return fields.String(
         load_only=True,
         validate=[validate.Length(min=1, max=1024), no_nul],
         metadata={"description": "the account's password"},
+        **kwargs,
     )
+
+
+class ReauthSchema(IdTokenReauthSchema):
+    """`{password}` or `{provider, id_token, nonce}` (re-authentication)."""
+
+    password = _password()
+
+
+class PasswordProofSchema(Schema):
+    """Re-authentication by the account's password."""
+
+    password = _password(required=True)
+
+
+# What ReauthSchema accepts, as the OpenAPI document states it.
+REAUTH_BODY = one_of(PasswordProofSchema, IdTokenProofSchema)
 
 
 class AppleNotificationSchema(Schema):

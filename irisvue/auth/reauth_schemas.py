@@ -43,6 +43,20 @@ def NonceField(**kwargs: Any) -> fields.String:  # noqa: N802
     )
 
 
+class IdTokenProofSchema(Schema):
+    """Re-authentication by a linked identity: a fresh ID token and its nonce."""
+
+    provider = ProviderField(required=True)
+    id_token = IdTokenField(required=True)
+    nonce = NonceField(required=True)
+
+
+def one_of(*variants: type[Schema]) -> dict[str, Any]:
+    """The OpenAPI request body of an operation taking one of several exact shapes
+    (the schema that loads it checks the same rule): for `@blp.doc(requestBody=...)`."""
+    return {"content": {"application/json": {"schema": {"oneOf": list(variants)}}}}
+
+
 class IdTokenReauthSchema(Schema):
     """`{provider, id_token, nonce}` of a linked identity, issued within 5 minutes, as
     the alternative to a password (the schema using it names its password field)."""

@@ -11,6 +11,8 @@ from irisvue.auth import reauth, services, sessions
 from irisvue.auth.ratelimit import per_email, per_ip, per_user
 from irisvue.auth.reauth_schemas import reauth_arguments
 from irisvue.auth.schemas import (
+    ME_PATCH_BODY,
+    PASSWORD_CHANGE_BODY,
     AcceptedSchema,
     CredentialsSchema,
     EmailTokenSchema,
@@ -139,6 +141,7 @@ class MeViews(MethodView):
 
     @blp.authenticated(codes=REAUTH_401)
     @per_user("RATELIMIT_PASSWORD_CHANGE_FAILURES_PER_USER", "me-password", failures_only=True)
+    @blp.doc(requestBody=ME_PATCH_BODY)
     @blp.arguments(MePatchSchema)
     @blp.response(200, UserSchema)
     @blp.problems(
@@ -160,6 +163,7 @@ class MeViews(MethodView):
 class PasswordViews(MethodView):
     @blp.authenticated(codes=REAUTH_401)
     @per_user("RATELIMIT_PASSWORD_CHANGE_FAILURES_PER_USER", "password", failures_only=True)
+    @blp.doc(requestBody=PASSWORD_CHANGE_BODY)
     @blp.arguments(PasswordChangeSchema)
     @blp.response(204)
     @blp.problems(

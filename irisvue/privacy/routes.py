@@ -9,6 +9,7 @@ from flask import Response, url_for
 from flask.views import MethodView
 
 from irisvue.api import NO_STORE, ApiBlueprint, current_user, current_user_id, streamed
+from irisvue.auth.identity_schemas import REAUTH_BODY
 from irisvue.auth.ratelimit import per_user
 from irisvue.auth.reauth_schemas import reauth_arguments
 from irisvue.jobs.schemas import JobSchema, job_links
@@ -68,7 +69,7 @@ class ErasureViews(MethodView):
     )
     # Wrong passwords count against the same per-user budget as a password change.
     @per_user("RATELIMIT_PASSWORD_CHANGE_FAILURES_PER_USER", "privacy-erasure", failures_only=True)
-    @blp.doc(responses={202: {"links": RECEIPT_LINKS}})
+    @blp.doc(responses={202: {"links": RECEIPT_LINKS}}, requestBody=REAUTH_BODY)
     @blp.arguments(ErasureRequestSchema)
     @blp.response(202, ErasureAcceptedSchema)
     @blp.problems(

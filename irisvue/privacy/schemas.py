@@ -44,6 +44,7 @@ class ErasureStatusSchema(Schema):
     completed_at = fields.DateTime(allow_none=True)
     deleted = fields.Nested(ErasureCountsSchema, required=True)
     apple_revoked = fields.Boolean(
+        required=True,
         allow_none=True,
         metadata={
             "description": "whether Apple confirmed revoking the user's Sign in with Apple "
