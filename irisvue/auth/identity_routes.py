@@ -30,6 +30,7 @@ from irisvue.auth.reauth_schemas import reauth_arguments
 from irisvue.auth.routes import _session_id, blp
 
 ID_TOKEN_401 = "invalid_id_token (signature, kid, iss, aud, exp/iat, nonce unknown/expired/used)"  # noqa: S105
+TOO_LARGE = "payload_too_large (body over MAX_JSON_KB)"
 PROVIDER_503 = "provider_unavailable: the provider's keys could not be fetched (none cached)"
 
 
@@ -56,6 +57,7 @@ class IdTokenViews(MethodView):
             403: "account_disabled",
             404: "provider_disabled",
             409: "email_taken (unverified email of an existing account), conflict",
+            413: TOO_LARGE,
             422: "validation_error",
             429: "rate_limited",
             503: PROVIDER_503,
@@ -85,6 +87,7 @@ class IdentitiesViews(MethodView):
         {
             404: "provider_disabled",
             409: "identity_taken",
+            413: TOO_LARGE,
             422: "validation_error",
             503: PROVIDER_503,
         }
@@ -112,6 +115,7 @@ class IdentityByIdViews(MethodView):
             403: "invalid_credentials, reauthentication_stale",
             404: "identity_not_found, provider_disabled",
             409: "last_sign_in_method",
+            413: TOO_LARGE,
             422: "validation_error",
             429: "rate_limited",
             503: PROVIDER_503,
@@ -132,6 +136,7 @@ class AppleNotificationViews(MethodView):
         {
             400: "invalid_notification",
             404: "provider_disabled",
+            413: TOO_LARGE,
             422: "validation_error",
             503: PROVIDER_503,
         }

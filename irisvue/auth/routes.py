@@ -38,7 +38,11 @@ blp = ApiBlueprint(
 blp.no_store()  # every auth response is personal: tokens, the account, sessions
 # Re-authentication by a linked identity's ID token (irisvue.auth.reauth) can also answer:
 REAUTH_401 = "invalid_id_token (re-authentication)"
-REAUTH_PROBLEMS = {404: "provider_disabled", 503: "provider_unavailable"}
+REAUTH_PROBLEMS = {
+    404: "provider_disabled",
+    413: "payload_too_large (body over MAX_JSON_KB)",
+    503: "provider_unavailable",
+}
 SESSION_LINKS = {
     "DeleteSession": {
         "operationId": "deleteSession",

@@ -75,6 +75,7 @@ class ErasureViews(MethodView):
     @blp.problems(
         {
             404: "provider_disabled",
+            413: "payload_too_large (body over MAX_JSON_KB)",
             422: "validation_error, reauthentication_required",
             429: "rate_limited",
             503: "provider_unavailable",
