@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from irisvue.auth.providers.id_tokens import MAX_TOKEN_LENGTH
 from irisvue.auth.reauth_schemas import (
     IdTokenField,
     IdTokenProofSchema,
@@ -96,7 +97,7 @@ class AppleNotificationSchema(Schema):
     payload = fields.String(
         required=True,
         load_only=True,
-        validate=validate.Length(min=1, max=16384),
+        validate=validate.Length(min=1, max=MAX_TOKEN_LENGTH),
         metadata={"description": "a JWT signed by Apple"},
     )
 

@@ -242,7 +242,7 @@ def test_providers_are_disabled_by_default(client):
         {"provider": "apple", "id_token": "a.b.c"},
         {"id_token": "a.b.c", "nonce": "n" * 43},
         {"provider": "apple", "id_token": "not-a-jwt", "nonce": "n" * 43},
-        {"provider": "apple", "id_token": "a." + "b" * 9000 + ".c", "nonce": "n" * 43},
+        {"provider": "apple", "id_token": "a." + "b" * 4095 + ".c", "nonce": "n" * 43},
         {"provider": "apple", "id_token": "a.b.c", "nonce": "short"},
         {"provider": "apple", "id_token": "a.b.c", "nonce": "n" * 43, "is_verified": True},
         {"provider": "apple", "id_token": 12, "nonce": "n" * 43},

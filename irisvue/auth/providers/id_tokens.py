@@ -22,7 +22,9 @@ from irisvue.auth.providers.jwks import JwksUnavailableError, jwks_for
 
 ALGORITHMS = {"RS256": "RSA", "ES256": "EC"}
 LEEWAY = 60
-MAX_TOKEN_LENGTH = 8192
+# Real ID tokens are 1-2 KB. Small enough that a token one character over the cap,
+# JSON-escaped at 12 bytes a character, still fits MAX_JSON_KB (64 KiB): a 422, not a 413.
+MAX_TOKEN_LENGTH = 4096
 
 
 class TokenRejectedError(Exception):
