@@ -274,3 +274,26 @@ def test_a_disabled_account_cannot_sign_in(app, client, idp):
         db.session.execute(update(User).values(is_active=False))
         db.session.commit()
     _assert_problem(sign_in_with(client, idp, "apple", "a-disabled"), 403, "account_disabled")
+
+
+def test_two_concurrent_uses_of_one_nonce_sign_in_once(app, idp):
+    import threading
+
+    client = app.test_client()
+    nonce = new_nonce(client)
+    token = idp.id_token("google", "g-race", nonce=nonce)
+    barrier = threading.Barrier(4)
+    statuses: list[int] = []
+
+    def attempt() -> None:
+        own = app.test_client()
+        barrier.wait()
+        statuses.append(_post(own, "google", token, nonce).status_code)
+
+    threads = [threading.Thread(target=attempt) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200, 401, 401, 401]
+    assert _rows(app, Session) == 1
