@@ -19,10 +19,12 @@ from sqlalchemy import delete, update
 
 from irisvue.errors import APIError
 from irisvue.extensions import db
-from irisvue.models import AuthNonce
+from irisvue.models import AuthNonce, ProviderEvent
 from irisvue.models.base import utcnow
 
 NONCE_LIFETIME = timedelta(minutes=10)
+# Apple may repeat a notification; remembering its key this long is plenty.
+EVENT_MEMORY = timedelta(days=90)
 
 
 def sha256_hex(text: str) -> str:
@@ -65,3 +67,14 @@ def consume(raw: str) -> None:
     if spent != 1:
         db.session.rollback()
         raise invalid_id_token("The nonce is unknown, expired or already used.")
+
+
+def purge_spent() -> dict[str, int]:
+    """Expired nonces and provider events older than EVENT_MEMORY (retention sweep)."""
+    now = utcnow()
+    nonces = db.session.execute(delete(AuthNonce).where(AuthNonce.expires_at <= now)).rowcount
+    events = db.session.execute(
+        delete(ProviderEvent).where(ProviderEvent.received_at <= now - EVENT_MEMORY)
+    ).rowcount
+    db.session.commit()
+    return {"auth_nonces": nonces or 0, "provider_events": events or 0}

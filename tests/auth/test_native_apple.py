@@ -221,3 +221,34 @@ def test_unlinking_an_apple_identity_revokes_its_token(app, client, idp):
     response = client.delete(f"{IDENTITIES}/{apple['id']}", json=proof, headers=headers)
     assert response.status_code == 204, response.get_json()
     assert idp.revoked == set(idp.refresh_tokens)
+
+
+def test_the_retention_sweep_forgets_old_events_and_expired_nonces(app, client, idp):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from irisvue.models import AuthNonce
+    from irisvue.models.base import utcnow
+    from irisvue.privacy.retention import sweep
+
+    _apple_user(client, idp, "a-sweep")
+    _notify(client, idp.apple_notification("email-disabled", "a-sweep"))
+    _notify(client, idp.apple_notification("email-enabled", "a-sweep"))
+    client.post("/api/v1/auth/nonce")  # one live nonce stays
+    with app.app_context():
+        old = utcnow() - timedelta(days=91)
+        first = db.session.scalars(select(ProviderEvent.id).limit(1)).one()
+        db.session.execute(
+            update(ProviderEvent).where(ProviderEvent.id == first).values(received_at=old)
+        )
+        db.session.execute(
+            update(AuthNonce)
+            .where(AuthNonce.used_at.is_not(None))
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+        db.session.commit()
+        counts = sweep()
+    assert counts["provider_events"] == 1 and counts["auth_nonces"] == 1
+    assert _count(app, ProviderEvent) == 1
+    assert _count(app, AuthNonce) == 1
