@@ -23,6 +23,7 @@ from irisvue.settings import (
     env_float,
     env_int,
     job_settings,
+    provider_settings,
     stream_settings,
 )
 
@@ -196,6 +197,7 @@ def from_env(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
     config.update(job_settings(env))
     config.update(consent_settings(env))
     config.update(stream_settings(env))
+    config.update(provider_settings(env))
     if production:
         check_production(config)
     return config

@@ -16,10 +16,11 @@ from typing import Any
 import structlog
 from flask import current_app, render_template
 from jinja2 import TemplateNotFound
+from sqlalchemy import select
 
 from irisvue.extensions import db
 from irisvue.jobs.registry import JobError, job_handler
-from irisvue.models import Job, User
+from irisvue.models import Job, User, UserIdentity
 from irisvue.models.base import utcnow
 
 log = structlog.get_logger(__name__)
@@ -82,6 +83,18 @@ def _connect(config: Any, host: str) -> smtplib.SMTP:
     return smtplib.SMTP(host, config["SMTP_PORT"], timeout=timeout)
 
 
+def mail_paused(address: str) -> bool:
+    """Apple said the person turned off forwarding for this private-relay address."""
+    return (
+        db.session.scalar(
+            select(UserIdentity.id)
+            .where(UserIdentity.email == address.lower(), UserIdentity.email_disabled.is_(True))
+            .limit(1)
+        )
+        is not None
+    )
+
+
 def send_email(to: str, subject: str, text: str, html: str | None = None) -> None:
     """Send one message over SMTP (or, without SMTP_HOST in development, log it).
 
@@ -89,6 +102,9 @@ def send_email(to: str, subject: str, text: str, html: str | None = None) -> Non
     tracebacks in Redis and logs them.
     """
     config = current_app.config
+    if mail_paused(to):  # `email-disabled` from Apple: nothing goes to the relay address
+        log.info("email_paused_private_relay", subject=" ".join(subject.split()))
+        return
     message = build_message(to, subject, text, html)
     host = config.get("SMTP_HOST")
     if not host:

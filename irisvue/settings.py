@@ -156,3 +156,37 @@ def stream_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "SSE_MAX_STREAMS_PER_WORKER": per_worker,
         "SSE_MAX_STREAMS_PER_USER": per_user,
     }
+
+
+def env_list(env: Mapping[str, str], name: str, default: str = "") -> tuple[str, ...]:
+    raw = env.get(name, "").strip() or default
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def provider_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """Sign in with Apple / Google (listed in .env.example). A provider is enabled
+    when its client-id list is set; the endpoints default to the real ones."""
+    apple_key = env.get("APPLE_PRIVATE_KEY", "").strip().replace("\\n", "\n")
+    return {
+        "APPLE_CLIENT_IDS": env_list(env, "APPLE_CLIENT_IDS"),
+        "GOOGLE_CLIENT_IDS": env_list(env, "GOOGLE_CLIENT_IDS"),
+        "APPLE_TEAM_ID": env_str(env, "APPLE_TEAM_ID", ""),
+        "APPLE_KEY_ID": env_str(env, "APPLE_KEY_ID", ""),
+        "APPLE_PRIVATE_KEY": apple_key,
+        "APPLE_ISSUER": env_str(env, "APPLE_ISSUER", "https://appleid.apple.com"),
+        "APPLE_JWKS_URL": env_str(env, "APPLE_JWKS_URL", "https://appleid.apple.com/auth/keys"),
+        "APPLE_TOKEN_URL": env_str(env, "APPLE_TOKEN_URL", "https://appleid.apple.com/auth/token"),
+        "APPLE_REVOKE_URL": env_str(
+            env, "APPLE_REVOKE_URL", "https://appleid.apple.com/auth/revoke"
+        ),
+        "GOOGLE_ISSUERS": env_list(
+            env, "GOOGLE_ISSUERS", "https://accounts.google.com,accounts.google.com"
+        ),
+        "GOOGLE_JWKS_URL": env_str(
+            env, "GOOGLE_JWKS_URL", "https://www.googleapis.com/oauth2/v3/certs"
+        ),
+        # Every call to a provider (JWKS, Apple's token and revoke endpoints).
+        "PROVIDER_HTTP_TIMEOUT_SECONDS": env_float(env, "PROVIDER_HTTP_TIMEOUT_SECONDS", 3.0),
+        # Waits between the erasure job's attempts at Apple's revoke endpoint.
+        "APPLE_REVOKE_BACKOFF_SECONDS": env_int_list(env, "APPLE_REVOKE_BACKOFF_SECONDS", (1, 4)),
+    }

@@ -7,9 +7,12 @@ from flask.views import MethodView
 from flask_jwt_extended import get_jwt
 
 from irisvue.api import ApiBlueprint, current_user
-from irisvue.auth import services, sessions
+from irisvue.auth import reauth, services, sessions
 from irisvue.auth.ratelimit import per_email, per_ip, per_user
+from irisvue.auth.reauth_schemas import reauth_arguments
 from irisvue.auth.schemas import (
+    ME_PATCH_BODY,
+    PASSWORD_CHANGE_BODY,
     AcceptedSchema,
     CredentialsSchema,
     EmailTokenSchema,
@@ -33,6 +36,13 @@ blp = ApiBlueprint(
     description="Accounts, sign-in, sessions (refresh-token families) and email flows.",
 )
 blp.no_store()  # every auth response is personal: tokens, the account, sessions
+# Re-authentication by a linked identity's ID token (irisvue.auth.reauth) can also answer:
+REAUTH_401 = "invalid_id_token (re-authentication)"
+REAUTH_PROBLEMS = {
+    404: "provider_disabled",
+    413: "payload_too_large (body over MAX_JSON_KB)",
+    503: "provider_unavailable",
+}
 SESSION_LINKS = {
     "DeleteSession": {
         "operationId": "deleteSession",
@@ -139,43 +149,51 @@ class MeViews(MethodView):
         """The signed-in account."""
         return current_user
 
-    @blp.authenticated()
+    @blp.authenticated(codes=REAUTH_401)
     # Every request counts (200, 403 and 409 alike): no email oracle, no Argon2 sink;
     # each password check also draws on the account's failure budget.
     @per_user("RATELIMIT_EMAIL_CHANGE_PER_USER", "me-email")
+    @blp.doc(requestBody=ME_PATCH_BODY)
     @blp.arguments(MePatchSchema)
     @blp.response(200, UserSchema)
     @blp.problems(
         {
-            403: "invalid_credentials",
+            403: "invalid_credentials, reauthentication_stale",
             409: "email_taken",
             429: "rate_limited",
+            **REAUTH_PROBLEMS,
         }
     )
     @blp.doc(operationId="updateMe")
     def patch(self, data: dict[str, str]) -> Any:
-        """Change the account's email (needs the password; the new one is re-verified)."""
-        return services.change_email(current_user, data["email"], data["current_password"])
+        """Change the account's email (re-authenticate; the new one is re-verified)."""
+        if "current_password" not in data:  # a linked identity's fresh ID token instead
+            reauth.reauthenticate(current_user, **reauth_arguments(data, "current_password"))
+        return services.change_email(current_user, data["email"], data.get("current_password"))
 
 
 @blp.route("/password")
 class PasswordViews(MethodView):
-    @blp.authenticated()
+    @blp.authenticated(codes=REAUTH_401)
     @per_user("RATELIMIT_PASSWORD_CHANGE_FAILURES_PER_USER", "password", failures_only=True)
+    @blp.doc(requestBody=PASSWORD_CHANGE_BODY)
     @blp.arguments(PasswordChangeSchema)
     @blp.response(204)
     @blp.problems(
         {
-            403: "invalid_credentials",
+            403: "invalid_credentials, reauthentication_stale",
             422: "validation_error, password_too_common",
             429: "rate_limited",
+            **REAUTH_PROBLEMS,
         }
     )
     @blp.doc(operationId="changePassword")
     def post(self, data: dict[str, str]) -> None:
-        """Change the password; every other session is revoked."""
+        """Set or change the password (re-authenticate); every other session is revoked."""
+        if "current_password" not in data:  # a linked identity's fresh ID token instead
+            reauth.reauthenticate(current_user, **reauth_arguments(data, "current_password"))
         services.change_password(
-            current_user, _session_id(), data["current_password"], data["new_password"]
+            current_user, _session_id(), data.get("current_password"), data["new_password"]
         )
 
 

@@ -16,6 +16,7 @@ from email_validator import EmailNotValidError, validate_email
 from marshmallow import Schema, ValidationError, fields, validate
 
 from irisvue.auth.passwords import MAX_LENGTH, MIN_LENGTH
+from irisvue.auth.reauth_schemas import IdTokenProofSchema, IdTokenReauthSchema, one_of
 from irisvue.pagination import KEYSET_DOC
 
 EMAIL_MAX_LENGTH = 254
@@ -123,9 +124,21 @@ class UserSchema(Schema):
     auth_provider = fields.String(dump_only=True, required=True, metadata={"example": "password"})
 
 
-class MePatchSchema(Schema):
+class MePatchSchema(IdTokenReauthSchema):
+    """Re-authenticated by `current_password` or by a linked identity's fresh ID token."""
+
+    PASSWORD_FIELD = "current_password"  # noqa: S105 - a field name
+    email = EmailField(required=True, metadata={"description": "the new address; re-verified"})
+    current_password = fields.String(load_only=True, validate=no_nul)
+
+
+class MePatchByPasswordSchema(Schema):
     email = EmailField(required=True, metadata={"description": "the new address; re-verified"})
     current_password = fields.String(required=True, load_only=True, validate=no_nul)
+
+
+class MePatchByIdTokenSchema(IdTokenProofSchema):
+    email = EmailField(required=True, metadata={"description": "the new address; re-verified"})
 
 
 class TokenPairSchema(Schema):
@@ -168,9 +181,28 @@ class SessionQueryArgsSchema(Schema):
     cursor = fields.String(metadata=KEYSET_DOC)
 
 
-class PasswordChangeSchema(Schema):
+class PasswordChangeSchema(IdTokenReauthSchema):
+    """`current_password`, or (an account without one too) a linked identity's fresh ID token."""
+
+    PASSWORD_FIELD = "current_password"  # noqa: S105 - a field name
+    current_password = fields.String(load_only=True, validate=no_nul)
+    new_password = PasswordField()
+
+
+class PasswordChangeByPasswordSchema(Schema):
     current_password = fields.String(required=True, load_only=True, validate=no_nul)
     new_password = PasswordField()
+
+
+class PasswordChangeByIdTokenSchema(IdTokenProofSchema):
+    """Also how an account created through Apple or Google sets its first password."""
+
+    new_password = PasswordField()
+
+
+# The bodies as the OpenAPI document states them (the schemas above load them).
+ME_PATCH_BODY = one_of(MePatchByPasswordSchema, MePatchByIdTokenSchema)
+PASSWORD_CHANGE_BODY = one_of(PasswordChangeByPasswordSchema, PasswordChangeByIdTokenSchema)
 
 
 class EmailTokenSchema(Schema):

@@ -90,16 +90,24 @@ def login(email: str, password: str) -> TokenPair:
     return pair
 
 
-def _check_password(user: User, password: str) -> str:
-    """Verify `user`'s password outside any transaction; returns the hash checked."""
+def _check_password(user: User, password: str | None) -> str | None:
+    """Verify `user`'s password outside any transaction; returns the hash checked.
+
+    None: the caller re-authenticated through `irisvue.auth.reauth` (an ID token).
+    Every check draws on the account's password budget (`lockout`).
+    """
     hashed, email = user.hashed_password, user.email
     db.session.rollback()
+    if password is None:
+        return hashed
     if not lockout.checked(email, lambda: get_passwords().verify(hashed, password)):
         raise APIError(403, "invalid_credentials", "The current password is wrong.")
     return hashed or ""
 
 
-def change_password(user: User, session_id: uuid.UUID | None, current: str, new: str) -> None:
+def change_password(
+    user: User, session_id: uuid.UUID | None, current: str | None, new: str
+) -> None:
     _refuse_common(new, "new_password")
     user_id = user.id
     checked = _check_password(user, current)
@@ -122,7 +130,7 @@ def change_password(user: User, session_id: uuid.UUID | None, current: str, new:
     mark_revoked(others)
 
 
-def change_email(user: User, new_email: str, current_password: str) -> User:
+def change_email(user: User, new_email: str, current_password: str | None) -> User:
     user_id = user.id
     checked = _check_password(user, current_password)
     user = db.session.get(User, user_id, with_for_update=True, populate_existing=True)

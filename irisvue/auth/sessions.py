@@ -39,8 +39,9 @@ def _client() -> tuple[str | None, str | None]:
     return request.remote_addr, agent[:USER_AGENT_MAX] if agent else None
 
 
-def open_session(user: User) -> tuple[Session, TokenPair]:
-    """A new session for `user` in the current transaction, and its first pair."""
+def open_session(user: User, *, identity_id: uuid.UUID | None = None) -> tuple[Session, TokenPair]:
+    """A new session for `user` in the current transaction, and its first pair
+    (`identity_id`: the Apple/Google identity that signed it in)."""
     now = utcnow()
     ip, agent = _client()
     session = Session(
@@ -52,6 +53,7 @@ def open_session(user: User) -> tuple[Session, TokenPair]:
         user_agent=agent,
         refresh_jti="",
         access_jti="",
+        identity_id=identity_id,
     )
     new_generation(session, now)
     session.previous_refresh_jti = None

@@ -4,6 +4,7 @@ from irisvue.models.audit import AuditEvent
 from irisvue.models.capture import Capture
 from irisvue.models.consent import ConsentDocument, ConsentHead, ConsentRecord
 from irisvue.models.email_token import EmailToken
+from irisvue.models.identity import AuthNonce, ProviderEvent, UserIdentity
 from irisvue.models.job import Job
 from irisvue.models.privacy import ErasureTombstone, PrivacyRequest
 from irisvue.models.security_notice import SecurityNotice
@@ -13,6 +14,7 @@ from irisvue.models.user_key import UserKey
 
 __all__ = [
     "AuditEvent",
+    "AuthNonce",
     "Capture",
     "ConsentDocument",
     "ConsentHead",
@@ -21,8 +23,10 @@ __all__ = [
     "ErasureTombstone",
     "Job",
     "PrivacyRequest",
+    "ProviderEvent",
     "SecurityNotice",
     "Session",
     "User",
+    "UserIdentity",
     "UserKey",
 ]

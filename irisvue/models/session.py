@@ -39,3 +39,7 @@ class Session(UUIDPrimaryKey, Timestamps, db.Model):
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     # The refresh token the current pair replaced (the grace window's key).
     previous_refresh_jti: Mapped[str | None] = mapped_column(String(36))
+    # The Apple/Google identity that signed this session in (NULL: a password).
+    identity_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("user_identities.id", ondelete="SET NULL"), index=True
+    )

@@ -16,6 +16,7 @@ import structlog
 from flask import current_app
 from sqlalchemy import delete, or_, select
 
+from irisvue.auth.nonces import purge_spent
 from irisvue.auth.services import purge_spent_credentials
 from irisvue.captures.destruction import destroy_biometrics
 from irisvue.extensions import db
@@ -69,6 +70,7 @@ def sweep() -> dict[str, int]:
     """Run every retention rule once; returns the counts (what it logs too)."""
     counts = purge_inactive_biometrics()
     counts.update(purge_spent_credentials())
+    counts.update(purge_spent())
     counts["exports"] = purge_expired_exports()
     counts["audit_events"] = purge_old_audit_events()
     log.info("retention_sweep", **counts)

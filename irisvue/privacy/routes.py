@@ -9,10 +9,12 @@ from flask import Response, url_for
 from flask.views import MethodView
 
 from irisvue.api import NO_STORE, ApiBlueprint, current_user, current_user_id, streamed
+from irisvue.auth.identity_schemas import REAUTH_BODY
 from irisvue.auth.ratelimit import per_user
+from irisvue.auth.reauth_schemas import reauth_arguments
 from irisvue.jobs.schemas import JobSchema, job_links
 from irisvue.models import Job
-from irisvue.privacy import export_services, services
+from irisvue.privacy import erasure_start, export_services, services
 from irisvue.privacy.export_schemas import DOWNLOAD_SCHEMA, ExportDownloadArgsSchema
 from irisvue.privacy.schemas import (
     RECEIPT_ID_PARAMETER,
@@ -71,16 +73,30 @@ class ExportDownloadViews(MethodView):
 
 @blp.route("/erasure")
 class ErasureViews(MethodView):
-    @blp.authenticated(codes="invalid_credentials")
+    @blp.authenticated(
+        codes="invalid_credentials, reauthentication_stale, invalid_id_token (re-authentication)"
+    )
     # Wrong passwords count against the same per-user budget as a password change.
     @per_user("RATELIMIT_PASSWORD_CHANGE_FAILURES_PER_USER", "privacy-erasure", failures_only=True)
-    @blp.doc(operationId="requestErasure", responses={202: {"links": RECEIPT_LINKS}})
+    @blp.doc(
+        operationId="requestErasure",
+        responses={202: {"links": RECEIPT_LINKS}},
+        requestBody=REAUTH_BODY,
+    )
     @blp.arguments(ErasureRequestSchema)
     @blp.response(202, ErasureAcceptedSchema)
-    @blp.problems({429: "rate_limited"})
+    @blp.problems(
+        {
+            404: "provider_disabled",
+            413: "payload_too_large (body over MAX_JSON_KB)",
+            422: "validation_error, reauthentication_required",
+            429: "rate_limited",
+            503: "provider_unavailable",
+        }
+    )
     def post(self, data: dict[str, str]) -> Any:
         """Erase the account: every session ends now, the data goes in the background."""
-        request = services.request_erasure(current_user, data["password"])
+        request = erasure_start.request_erasure(current_user, reauth_arguments(data))
         status_url = url_for("privacy.ErasureStatusViews", receipt_id=request.receipt_id)
         return {"receipt_id": request.receipt_id, "status_url": status_url}
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields
 
 from irisvue.api import EnumField
-from irisvue.auth.schemas import no_nul
+from irisvue.auth.identity_schemas import ReauthSchema
 from irisvue.models.privacy import PRIVACY_REQUEST_STATUSES
 
 # Erasure receipt ids are secrets.token_urlsafe(24): 32 base64url characters.
@@ -17,13 +17,9 @@ RECEIPT_ID_PARAMETER = {
 }
 
 
-class ErasureRequestSchema(Schema):
-    password = fields.String(
-        required=True,
-        load_only=True,
-        validate=[validate.Length(min=1, max=1024), no_nul],
-        metadata={"description": "the account's current password (re-authentication)"},
-    )
+class ErasureRequestSchema(ReauthSchema):
+    """`{password}`, or `{provider, id_token, nonce}` of a linked identity issued within
+    5 minutes (how an account without a password erases itself)."""
 
 
 class ErasureAcceptedSchema(Schema):
@@ -46,3 +42,11 @@ class ErasureStatusSchema(Schema):
     requested_at = fields.DateTime(required=True)
     completed_at = fields.DateTime(required=True, allow_none=True)
     deleted = fields.Nested(ErasureCountsSchema, required=True)
+    apple_revoked = fields.Boolean(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "whether Apple confirmed revoking the user's Sign in with Apple "
+            "tokens; null when there was no Apple identity (or not attempted yet)"
+        },
+    )

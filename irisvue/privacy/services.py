@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 import time
 import uuid
 from datetime import timedelta
@@ -14,14 +13,12 @@ import structlog
 from flask import current_app
 from sqlalchemy import delete, func, select, update
 
-from irisvue.auth import lockout, sessions
-from irisvue.auth.passwords import get_passwords
-from irisvue.auth.tokens import as_utc, mark_revoked
+from irisvue.auth.apple_duties import revoke_for_erasure
+from irisvue.auth.tokens import as_utc
 from irisvue.captures.destruction import destroy_biometrics
 from irisvue.consent.anchor import erase_ledger
 from irisvue.errors import APIError
 from irisvue.extensions import db
-from irisvue.jobs import outbox
 from irisvue.jobs.registry import JobError, PermanentJobError
 from irisvue.models import (
     AuditEvent,
@@ -119,37 +116,6 @@ def subject_hash(user_id: uuid.UUID) -> str:
     return hmac.new(key, str(user_id).encode(), hashlib.sha256).hexdigest()
 
 
-def request_erasure(user: User, password: str) -> PrivacyRequest:
-    """Re-authenticate, revoke every session, and queue the erasure job (one per user).
-
-    The password is verified with no transaction open (Argon2 takes ~100 ms).
-    The account is disabled in the same transaction, so no new session can
-    start while the job is pending.
-    """
-    user_id, hashed, email = user.id, user.hashed_password, user.email
-    db.session.rollback()
-    if not lockout.checked(email, lambda: get_passwords().verify(hashed, password)):
-        raise APIError(401, "invalid_credentials", "The password is wrong.")
-    user = db.session.get(User, user_id, with_for_update=True, populate_existing=True)
-    if user is None:  # erased meanwhile by a concurrent request
-        db.session.rollback()
-        raise APIError(401, "invalid_credentials", "The password is wrong.")
-    user.is_active = False
-    revoked = sessions.revoke_all(user_id, "account_erasure")
-    request = pending_request(user_id, ERASURE)
-    if request is None:
-        request = open_request(user_id, ERASURE)
-        request.receipt_id = secrets.token_urlsafe(24)
-        # Counted now: the retention sweep may purge the revoked sessions before the job runs.
-        request.counts = {**dict.fromkeys(COUNT_KEYS, 0), "sessions": _row_count(Session, user_id)}
-        job = outbox.submit(ERASE_JOB, user_id=user_id, args={"request_id": str(request.id)})
-        request.job_id = job.id
-    outbox.commit()
-    mark_revoked(revoked)
-    log.info("erasure_requested", request_id=str(request.id))
-    return request
-
-
 def erasure_status(receipt_id: str) -> dict[str, Any]:
     """The public receipt: state, times and totals; nothing that identifies anyone."""
     request = db.session.scalar(
@@ -164,6 +130,7 @@ def erasure_status(receipt_id: str) -> dict[str, Any]:
         "requested_at": as_utc(request.received_at),
         "completed_at": as_utc(request.completed_at) if request.completed_at else None,
         "deleted": _counts(request),
+        "apple_revoked": (request.counts or {}).get("apple_revoked"),
     }
 
 
@@ -207,17 +174,18 @@ def erase_account(request_id: uuid.UUID, *, job_id: uuid.UUID | None = None) -> 
         db.session.commit()
         return _counts(request)
 
+    _revoke_apple(request, user_id)  # before the data key that seals Apple's token goes
     counts = _counts(request)
     counts["captures"] = max(counts["captures"], _row_count(Capture, user_id))
     counts["consents"] = max(counts["consents"], _row_count(ConsentRecord, user_id))
     counts["sessions"] = max(counts["sessions"], _row_count(Session, user_id))
-    request.counts = counts
+    request.counts = {**(request.counts or {}), **counts}
     db.session.commit()
 
     destroyed = destroy_biometrics(user_id)  # key first (committed), objects, capture rows
     counts["captures"] = max(counts["captures"], destroyed["captures"])
     counts["objects"] += destroyed["objects"]
-    request.counts = dict(counts)
+    request.counts = {**(request.counts or {}), **counts}
     db.session.commit()
     pause_for_tests()
 
@@ -226,7 +194,7 @@ def erase_account(request_id: uuid.UUID, *, job_id: uuid.UUID | None = None) -> 
     except StorageError as exc:
         log.warning("erasure_storage_error", error=type(exc).__name__)
         raise JobError("storage_unavailable") from exc
-    request.counts = dict(counts)
+    request.counts = {**(request.counts or {}), **counts}
     db.session.commit()
 
     _delete_rows(user_id, job_id)
@@ -250,6 +218,19 @@ def erase_account(request_id: uuid.UUID, *, job_id: uuid.UUID | None = None) -> 
     db.session.commit()
     log.info("account_erased", request_id=str(request_id), **counts)
     return counts
+
+
+def _revoke_apple(request: PrivacyRequest, user_id: uuid.UUID) -> None:
+    """Revoke the user's Apple tokens once (a re-run keeps the first outcome); never raises."""
+    if "apple_revoked" in (request.counts or {}):
+        return
+    request_id = request.id
+    outcome = revoke_for_erasure(user_id)
+    request = db.session.get(PrivacyRequest, request_id, populate_existing=True)
+    assert request is not None
+    if outcome is not None:
+        request.counts = {**(request.counts or {}), "apple_revoked": outcome}
+    db.session.commit()
 
 
 def _delete_rows(user_id: uuid.UUID, job_id: uuid.UUID | None) -> None:

@@ -24,3 +24,13 @@ def own_redis(app, tmp_path, monkeypatch):
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def idp(app):
+    """A local Apple + Google (tests/support/idp.py), the app configured to use it."""
+    from tests.support.idp import identity_provider
+
+    with identity_provider() as provider:
+        app.config.update(provider.settings())
+        yield provider

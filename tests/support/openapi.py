@@ -83,7 +83,12 @@ class Operation:
 
 
 def resolve(schema: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in schema:
+    """The schema a `$ref` names; of a `oneOf` (e.g. password | ID-token re-authentication),
+    the first shape."""
+    while "$ref" in schema or "oneOf" in schema:
+        if "oneOf" in schema:
+            schema = schema["oneOf"][0]
+            continue
         schema = SPEC["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
     return schema
 
