@@ -31,7 +31,14 @@ def test_every_operation_has_a_unique_camel_case_operation_id():
 
 def test_path_parameters_are_named_for_what_they_are():
     names = {p for path, _, _ in _operations() for p in re.findall(r"{(\w+)}", path)}
-    assert names == {"session_id", "capture_id", "job_id", "consent_type", "receipt_id"}
+    assert names == {
+        "session_id",
+        "capture_id",
+        "job_id",
+        "consent_type",
+        "receipt_id",
+        "identity_id",
+    }
 
 
 def test_shared_enums_are_components_and_null_is_never_an_enum_value():

@@ -208,7 +208,7 @@ def _flow(base, client_package, mailbox, run_jobs, opened) -> None:
 
     # Erasure with its receipt, then the password no longer signs in.
     accepted = from_package(f"{privacy.__name__}.request_erasure").sync(
-        client=user, body=m.ErasureRequest(password=PASSWORD)
+        client=user, body=m.PasswordProof(password=PASSWORD)
     )
     assert isinstance(accepted, m.ErasureAccepted)
     run_jobs()
