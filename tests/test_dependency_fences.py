@@ -405,7 +405,8 @@ def test_lock_files_satisfy_pyproject(lock: str) -> None:
     for line in (ROOT / lock).read_text().splitlines():
         if "==" in line and not line.lstrip().startswith("#"):
             name, version = line.split("==", 1)
-            pins[canonicalize_name(name.strip())] = version.split()[0]
+            name = name.strip().split("[", 1)[0]  # uv writes extras as `pyjwt[crypto]==...`
+            pins[canonicalize_name(name)] = version.split()[0]
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = list(project["dependencies"])
     if lock == "requirements-dev.lock":
