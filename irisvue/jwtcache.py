@@ -40,11 +40,15 @@ class ClaimsCache:
         self.size = size
         self._entries: OrderedDict[tuple[Any, str], dict[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
+        self.hits = self.misses = 0  # what /metrics-style checks and the tests read
 
     def get(self, key: tuple[Any, str]) -> dict[str, Any] | None:
         with self._lock:
             claims = self._entries.get(key)
-            if claims is not None:
+            if claims is None:
+                self.misses += 1
+            else:
+                self.hits += 1
                 self._entries.move_to_end(key)
             return claims
 
@@ -58,6 +62,7 @@ class ClaimsCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self.hits = self.misses = 0
 
     def __len__(self) -> int:
         return len(self._entries)

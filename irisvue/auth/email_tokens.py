@@ -16,11 +16,10 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 
 from irisvue.auth.audit import pseudonym
-from irisvue.auth.tokens import as_utc
 from irisvue.errors import APIError
 from irisvue.extensions import db
 from irisvue.models import EmailToken, User
-from irisvue.models.base import utcnow
+from irisvue.models.base import as_utc, utcnow
 
 VERIFY_EMAIL = "verify_email"
 PASSWORD_RESET = "password_reset"  # noqa: S105 - a token purpose

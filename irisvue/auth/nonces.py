@@ -36,10 +36,11 @@ def invalid_id_token(detail: str = "The ID token is not valid.") -> APIError:
 
 
 def issue_nonce() -> dict[str, object]:
-    """A fresh nonce, stored hashed (commits); expired ones are swept on the way."""
+    """A fresh nonce, stored hashed (commits). Expired ones are refused by
+    `consume` and deleted by the retention sweep (`purge_spent`), not here: this
+    endpoint is public."""
     raw = secrets.token_urlsafe(32)
     now = utcnow()
-    db.session.execute(delete(AuthNonce).where(AuthNonce.expires_at <= now))
     db.session.add(AuthNonce(nonce_hash=sha256_hex(raw), expires_at=now + NONCE_LIFETIME))
     db.session.commit()
     return {"nonce": raw, "expires_in": int(NONCE_LIFETIME.total_seconds())}

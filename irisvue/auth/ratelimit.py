@@ -99,14 +99,13 @@ def per_ip(setting: str, scope: str) -> RouteLimit:
     )
 
 
-def per_email(setting: str, scope: str, *, failures_only: bool = False) -> RouteLimit:
+def per_email(setting: str, scope: str) -> RouteLimit:
     """Keyed by the normalised `email` of the JSON body (known or not: no enumeration)."""
     return limiter.limit(
         _config_limit(setting),
         key_func=_body_email,
         scope=scope,
         error_message=RATE_LIMITED,
-        deduct_when=_failed if failures_only else None,
     )
 
 

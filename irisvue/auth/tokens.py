@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -32,7 +32,7 @@ from sqlalchemy import Select, bindparam, select
 from irisvue.clients import get_redis
 from irisvue.extensions import db
 from irisvue.models import Session, User
-from irisvue.models.base import utcnow
+from irisvue.models.base import as_utc, utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -60,11 +60,6 @@ def access_lifetime() -> timedelta:
 
 def refresh_lifetime() -> timedelta:
     return current_app.config["JWT_REFRESH_TOKEN_EXPIRES"]
-
-
-def as_utc(moment: datetime) -> datetime:
-    """SQLite (the embedded stack) hands timestamps back naive; they are UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def whole_seconds(moment: datetime) -> datetime:

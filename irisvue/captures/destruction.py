@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from itertools import islice
 
 import structlog
@@ -30,6 +30,7 @@ from irisvue.captures.services import user_prefix
 from irisvue.extensions import db
 from irisvue.jobs.registry import JobError
 from irisvue.models import Capture, UserKey
+from irisvue.models.base import as_utc
 from irisvue.storage import ObjectInfo, StorageError, get_storage
 
 log = structlog.get_logger(__name__)
@@ -45,10 +46,6 @@ ORPHAN_MARGIN = timedelta(minutes=5)
 
 def _zero() -> dict[str, int]:
     return {"captures": 0, "objects": 0}
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)  # SQLite
 
 
 def shred_data_keys(user_id: uuid.UUID, *, created_until: datetime | None = None) -> int:
@@ -96,7 +93,7 @@ def destroy_biometrics_until(user_id: uuid.UUID | None, cutoff: datetime) -> dic
     """
     if user_id is None:
         return _zero()
-    cutoff = _aware(cutoff)
+    cutoff = as_utc(cutoff)
     shred_data_keys(user_id, created_until=cutoff)  # done by the withdrawal; kept for safety
     db.session.commit()
     captures = objects = 0
@@ -160,4 +157,4 @@ def _delete_orphans(user_id: uuid.UUID, cutoff: datetime) -> int:
 
 
 def _clearly_before(last_modified: datetime | None, cutoff: datetime) -> bool:
-    return last_modified is not None and _aware(last_modified) < cutoff - ORPHAN_MARGIN
+    return last_modified is not None and as_utc(last_modified) < cutoff - ORPHAN_MARGIN

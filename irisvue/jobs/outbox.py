@@ -97,7 +97,13 @@ def _dispatch_in_background(app: Flask, ids: list[uuid.UUID]) -> None:
             _background = futures.ThreadPoolExecutor(2, thread_name_prefix="outbox-dispatch")
         future = _background.submit(_dispatch_with_app, app, ids)
         _in_flight.add(future)
-    future.add_done_callback(_in_flight.discard)
+    future.add_done_callback(_forget)
+
+
+def _forget(future: futures.Future[int]) -> None:
+    # Runs on a pool thread: the set is shared with wait_background().
+    with _background_lock:
+        _in_flight.discard(future)
 
 
 def _dispatch_with_app(app: Flask, ids: list[uuid.UUID]) -> int:
@@ -111,7 +117,9 @@ def _dispatch_with_app(app: Flask, ids: list[uuid.UUID]) -> int:
 
 def wait_background(timeout: float = 30.0) -> None:
     """Wait for this process's background dispatches (a burst worker, before draining)."""
-    futures.wait(list(_in_flight), timeout=timeout)
+    with _background_lock:
+        pending = list(_in_flight)
+    futures.wait(pending, timeout=timeout)
 
 
 def _dispatch_ids(ids: list[uuid.UUID]) -> int:

@@ -15,8 +15,7 @@ DUE_SOON = timedelta(days=3)
 @privacy_cli.command("requests")
 def requests_command() -> None:
     """List open privacy requests, oldest deadline first; flag overdue and due within 3 days."""
-    from irisvue.auth.tokens import as_utc
-    from irisvue.models.base import utcnow
+    from irisvue.models.base import as_utc, utcnow
     from irisvue.privacy.services import open_requests
 
     now = utcnow()

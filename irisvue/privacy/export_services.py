@@ -23,7 +23,7 @@ import hmac
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -37,7 +37,7 @@ from irisvue.errors import APIError
 from irisvue.extensions import db
 from irisvue.jobs import outbox
 from irisvue.models import Job, Session, User
-from irisvue.models.base import utcnow
+from irisvue.models.base import as_utc, utcnow
 from irisvue.privacy import services as requests
 from irisvue.storage import ObjectNotFound, StorageError, get_storage
 
@@ -144,9 +144,7 @@ def present_result(job: Job, stored: dict[str, Any]) -> dict[str, Any]:
     if usable and job.user_id is not None and job.finished_at is not None:
         now = utcnow()
         retention = timedelta(days=int(current_app.config["EXPORT_RETENTION_DAYS"]))
-        finished: datetime = job.finished_at
-        if finished.tzinfo is None:  # SQLite
-            finished = finished.replace(tzinfo=now.tzinfo)
+        finished = as_utc(job.finished_at)
         expires = min(now + timedelta(seconds=link_ttl_seconds()), finished + retention)
         token = download_token(job.id, job.user_id)
         link = {
@@ -210,10 +208,6 @@ def _destroyed() -> APIError:
     )
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)  # SQLite
-
-
 def open_download(job_id: uuid.UUID, token: str) -> ExportDownload:
     """Check the signed token, then open the archive for streaming (errors before 200)."""
     _check_token(job_id, token)
@@ -228,7 +222,7 @@ def open_download(job_id: uuid.UUID, token: str) -> ExportDownload:
     # Biometric consent withdrawn since: the key that encrypted the archive is shredded
     # (a newer one may exist). Checked here, before any header: 410, not a broken stream.
     if key_row is None or (
-        job.finished_at and _aware(key_row.created_at) > _aware(job.finished_at)
+        job.finished_at and as_utc(key_row.created_at) > as_utc(job.finished_at)
     ):
         raise _destroyed()
     data_key = keys.unwrap(key_row)

@@ -14,7 +14,6 @@ from flask import current_app
 from sqlalchemy import delete, func, select, update
 
 from irisvue.auth.apple_duties import revoke_for_erasure
-from irisvue.auth.tokens import as_utc
 from irisvue.captures.destruction import destroy_biometrics
 from irisvue.consent.anchor import erase_ledger
 from irisvue.errors import APIError
@@ -32,7 +31,7 @@ from irisvue.models import (
     User,
     UserKey,
 )
-from irisvue.models.base import utcnow
+from irisvue.models.base import as_utc, utcnow
 from irisvue.storage import StorageError, get_storage
 
 log = structlog.get_logger(__name__)

@@ -29,6 +29,8 @@ def test_repeated_requests_verify_the_token_once(app, client, register):
     for _ in range(3):
         assert client.get(ME, headers=bearer(account["access_token"])).status_code == 200
     assert len(jwt_manager.claims_cache) == 1
+    # One verification (the miss), then the cached claims twice.
+    assert (jwt_manager.claims_cache.misses, jwt_manager.claims_cache.hits) == (1, 2)
 
 
 def test_cached_token_past_its_exp_is_expired(app, client, register):
@@ -36,11 +38,14 @@ def test_cached_token_past_its_exp_is_expired(app, client, register):
     claims = pyjwt.decode(account["access_token"], options={"verify_signature": False})
     claims["exp"] = int(time.time()) - 5
     expired = pyjwt.encode(claims, app.config["JWT_SECRET_KEY"], algorithm="HS256")
+    jwt_manager.claims_cache.clear()
     with app.app_context():
         decode_token(expired, allow_expired=True)  # verified and cached, exp not enforced
+    assert len(jwt_manager.claims_cache) == 1
     response = client.get(ME, headers=bearer(expired))
     assert response.status_code == 401
     assert _code(response) == "token_expired"
+    assert jwt_manager.claims_cache.hits == 1  # refused from the cached claims
 
 
 def test_bad_signature_is_refused_and_never_cached(app, client, register):
@@ -58,11 +63,15 @@ def test_bad_signature_is_refused_and_never_cached(app, client, register):
 def test_revocation_is_checked_even_when_the_claims_are_cached(client, register):
     account = register(client)
     headers = bearer(account["access_token"])
+    jwt_manager.claims_cache.clear()
     assert client.get(ME, headers=headers).status_code == 200  # now cached
+    assert len(jwt_manager.claims_cache) == 1
     assert client.post("/api/v1/auth/logout", headers=headers).status_code == 204
+    hits = jwt_manager.claims_cache.hits
     response = client.get(ME, headers=headers)
     assert response.status_code == 401
     assert _code(response) == "token_revoked"
+    assert jwt_manager.claims_cache.hits == hits + 1  # refused although the claims were cached
 
 
 def test_cache_is_bounded_least_recently_used_first():

@@ -14,7 +14,7 @@ from irisvue.consent.keys import current_keys
 from irisvue.extensions import db
 from irisvue.models import ConsentRecord, PrivacyRequest, User
 from irisvue.models.base import utcnow
-from tests.support.consent import CONSENTS, record
+from tests.support.consent import CONSENTS, record, verification
 
 HISTORY = CONSENTS + "history"
 TRIGGER = "consent_records_append_only"
@@ -35,9 +35,7 @@ def chain(client, member):
 
 
 def _verify_api(client, headers) -> dict:
-    response = client.get(HISTORY, query_string={"verify": "true", "limit": 1}, headers=headers)
-    assert response.status_code == 200
-    return response.get_json()["verification"]
+    return verification(client, headers, limit=1)  # one record per page: still the whole chain
 
 
 def _verify_cli(app, user):

@@ -19,10 +19,8 @@ from irisvue.consent.services import has_live_consent
 from irisvue.extensions import db
 from irisvue.models import ConsentHead, ConsentRecord, PrivacyRequest
 from irisvue.models.base import utcnow
-from tests.support.consent import CONSENTS, record
+from tests.support.consent import record, verification
 from tests.support.ledger import app_role_engine, tamper
-
-HISTORY = CONSENTS + "history"
 
 
 @pytest.fixture
@@ -39,19 +37,13 @@ def chain(client, member):
     return user, headers
 
 
-def _verify(client, headers) -> dict:
-    response = client.get(HISTORY, query_string={"verify": "true"}, headers=headers)
-    assert response.status_code == 200
-    return response.get_json()["verification"]
-
-
 def _cli(app, user):
     return app.test_cli_runner().invoke(args=["consent", "verify", str(user.id)])
 
 
 def test_new_records_are_keyed_and_anchored(app, client, chain):
     user, headers = chain
-    assert _verify(client, headers)["intact"] is True
+    assert verification(client, headers)["intact"] is True
     with app.app_context():
         records = db.session.scalars(
             select(ConsentRecord).where(ConsentRecord.user_id == user.id)
@@ -66,7 +58,7 @@ def test_deleting_the_newest_record_is_detected(app, client, chain):
     tamper(app, "DELETE FROM consent_records WHERE user_id = :u AND seq = 4", u=user.id)
     with app.app_context():
         assert has_live_consent(user.id)  # the withdrawal is gone: the grant looks live...
-    report = _verify(client, headers)  # ...but the chain no longer ends at its head
+    report = verification(client, headers)  # ...but the chain no longer ends at its head
     assert (report["intact"], report["reason"], report["broken_at_seq"]) == (
         False,
         "head_mismatch",
@@ -80,7 +72,7 @@ def test_deleting_the_newest_records_and_the_head_is_detected(app, client, chain
     user, headers = chain
     tamper(app, "DELETE FROM consent_records WHERE user_id = :u AND seq >= 3", u=user.id)
     tamper(app, "DELETE FROM consent_heads WHERE user_id = :u", u=user.id)
-    report = _verify(client, headers)
+    report = verification(client, headers)
     assert (report["intact"], report["reason"]) == (False, "head_mismatch")
 
 
@@ -131,7 +123,7 @@ def test_a_full_unkeyed_rewrite_is_detected(app, client, chain, head):
         )
     elif head == "deleted":
         tamper(app, "DELETE FROM consent_heads WHERE user_id = :u", u=user.id)
-    report = _verify(client, headers)
+    report = verification(client, headers)
     assert (report["intact"], report["reason"]) == (False, "head_mismatch")
     assert _cli(app, user).exit_code == 1
 
@@ -139,7 +131,7 @@ def test_a_full_unkeyed_rewrite_is_detected(app, client, chain, head):
 def test_a_rewrite_keeping_the_newest_record_is_detected(app, client, chain):
     user, headers = chain
     _rewrite_unkeyed(app, user.id, drop_withdrawal=False)
-    report = _verify(client, headers)
+    report = verification(client, headers)
     assert report["intact"] is False
     assert report["reason"] in ("hash_mismatch", "head_mismatch")
 
@@ -158,7 +150,7 @@ def test_truncate_is_refused(app, client, chain, statement):
         with pytest.raises(DBAPIError, match="TRUNCATE refused"):
             db.session.execute(text(statement))
         db.session.rollback()
-    assert _verify(client, headers) | {"head_hash": None} == {
+    assert verification(client, headers) | {"head_hash": None} == {
         "intact": True,
         "checked": 4,
         "head_hash": None,
@@ -191,7 +183,7 @@ def test_the_app_role_cannot_switch_on_the_erasure_bypass(app, client, chain, st
         _refused(conn, "DROP TRIGGER consent_records_append_only ON consent_records", "owner")
         # The gate itself: only a user with a pending erasure request.
         _refused(conn, "SELECT erase_consent_ledger(:u)", "no pending erasure", u=user.id)
-    assert _verify(client, headers)["intact"] is True
+    assert verification(client, headers)["intact"] is True
 
 
 def test_the_app_role_erases_through_the_gate(app, chain, stack_env):
@@ -248,9 +240,9 @@ def test_legacy_unkeyed_records_still_verify_and_chain_on(app, client, member):
             )
         )
         db.session.commit()
-    assert _verify(client, headers)["intact"] is True
+    assert verification(client, headers)["intact"] is True
     assert record(client, headers, "marketing", granted=True).status_code == 201
-    report = _verify(client, headers)
+    report = verification(client, headers)
     assert (report["intact"], report["checked"]) == (True, 3)
 
 
@@ -274,7 +266,7 @@ def test_ledger_keys_rotate(app, client, chain, monkeypatch):
         assert receipt.record.key_id == "k2"
         assert verify(user.id).intact  # sk1 records and the k2 one
     monkeypatch.delenv("LEDGER_KEYS")
-    report = _verify(client, headers)  # an app that does not hold k2
+    report = verification(client, headers)  # an app that does not hold k2
     assert (report["intact"], report["reason"], report["broken_at_seq"]) == (
         False,
         "unknown_key",

@@ -101,6 +101,11 @@ def app_logs() -> Iterator[io.StringIO]:
         observability.configure_logging("INFO")
 
 
+def generic(source: str) -> dict:
+    """The answer for a client the database does not place (or without a database)."""
+    return {"jurisdiction": "generic", "country": None, "region": None, "source": source}
+
+
 def ask(application: Flask, ip: str, **kwargs):
     client = application.test_client()
     return client.get(URL, environ_base={"REMOTE_ADDR": ip}, **kwargs)
@@ -131,12 +136,7 @@ def test_jurisdiction_from_the_client_ip(make_app, city_db, ip, expected):
 def test_an_address_the_database_does_not_place_is_generic_not_found(make_app, city_db, ip):
     response = ask(make_app(GEOIP_DATABASE=str(city_db)), ip)
     assert response.status_code == 200
-    assert response.get_json() == {
-        "jurisdiction": "generic",
-        "country": None,
-        "region": None,
-        "source": "not_found",
-    }
+    assert response.get_json() == generic("not_found")
 
 
 def test_without_a_database_every_client_is_generic_unconfigured(make_app):
@@ -144,12 +144,7 @@ def test_without_a_database_every_client_is_generic_unconfigured(make_app):
     assert geoip(application) is None
     response = ask(application, "2.16.0.1")
     assert response.status_code == 200
-    assert response.get_json() == {
-        "jurisdiction": "generic",
-        "country": None,
-        "region": None,
-        "source": "unconfigured",
-    }
+    assert response.get_json() == generic("unconfigured")
     assert response.headers["Cache-Control"] == "no-store"
 
 
@@ -207,12 +202,7 @@ def test_a_database_that_fails_at_lookup_answers_unavailable_and_logs_once(make_
         for _ in range(3):
             response = ask(application, "2.16.0.1")
             assert response.status_code == 200
-            assert response.get_json() == {
-                "jurisdiction": "generic",
-                "country": None,
-                "region": None,
-                "source": "unavailable",
-            }
+            assert response.get_json() == generic("unavailable")
     lines = [json.loads(line) for line in logs.getvalue().splitlines()]
     failures = [line for line in lines if line["event"] == "geoip_database_unreadable"]
     assert len(failures) == 1

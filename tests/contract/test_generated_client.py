@@ -188,9 +188,9 @@ def _flow(base, client_package, mailbox, run_jobs, opened) -> None:
     assert isinstance(archive, types.File), archive
     raw = archive.payload.read()
     assert len(raw) == result.size
-    with zipfile.ZipFile(io.BytesIO(raw)) as opened:
-        assert json.loads(opened.read("account.json"))["email"] == email
-        assert opened.read(f"captures/{uploaded.id}.png") == data
+    with zipfile.ZipFile(io.BytesIO(raw)) as archive_zip:
+        assert json.loads(archive_zip.read("account.json"))["email"] == email
+        assert archive_zip.read(f"captures/{uploaded.id}.png") == data
 
     # The job's events, as text.
     events = from_package(f"{jobs.__name__}.get_job_events").sync(client=user, job_id=finished.id)

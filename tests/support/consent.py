@@ -29,6 +29,15 @@ def record(
     return client.post(CONSENTS, json=body, headers=headers)
 
 
+def verification(client: FlaskClient, headers: dict[str, str], **query: Any) -> dict[str, Any]:
+    """The ledger check of `GET /history?verify=true` (any page: it walks the whole chain)."""
+    response = client.get(
+        f"{CONSENTS}history", query_string={"verify": "true", **query}, headers=headers
+    )
+    assert response.status_code == 200
+    return response.get_json()["verification"]
+
+
 def grant_biometric_consent(client: FlaskClient, headers: dict[str, str]) -> None:
     documents = client.get(
         f"{CONSENTS}documents", query_string={"type": "biometric_capture", "jurisdiction": "bipa"}
