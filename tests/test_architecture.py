@@ -8,6 +8,7 @@ import cannot hide a dependency.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -206,3 +207,25 @@ def test_every_private_operation_requires_a_bearer_token(app) -> None:
             elif (method, path) not in PUBLIC_OPERATIONS:
                 unguarded.append((method, path))
     assert unguarded == []
+
+
+def test_every_secured_operation_answers_401_without_a_token(app) -> None:
+    """What the document says is what the server does: no secured route forgot its check."""
+    client = app.test_client()
+    spec = client.get("/api/openapi.json").get_json()
+    values = {"consent_type": "marketing"}
+    answered = {}
+    for path, operations in spec["paths"].items():
+        url = re.sub(
+            r"{(\w+)}",
+            lambda m: values.get(m.group(1), "00000000-0000-4000-8000-000000000000"),
+            path,
+        )
+        for method, operation in operations.items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue  # path-level `parameters`
+            if operation.get("security") != [{"bearerAuth": []}]:
+                continue
+            response = client.open(url, method=method.upper(), json={})
+            answered[(method, path)] = (response.status_code, response.get_json()["code"])
+    assert answered and set(answered.values()) == {(401, "token_missing")}, answered
