@@ -93,11 +93,24 @@ def _route_label() -> str:
     return rule.rule if rule is not None else "<unmatched>"
 
 
+def request_id_for(environ: dict[str, Any]) -> str:
+    """The client's `X-Request-ID` if it is a safe token, else a fresh one."""
+    incoming = environ.get("HTTP_X_REQUEST_ID", "")
+    return incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
+def count_request(method: str, route: str, status: str, seconds: float | None) -> None:
+    """One request in the metrics: its count by status, its latency by route."""
+    requests, latency = _metrics_for(method if method in _METHODS else "OTHER", route, status)
+    requests.inc()
+    if seconds is not None:
+        latency.observe(seconds)
+
+
 def init_request_context(app: Flask) -> None:
     @app.before_request
     def _start() -> None:
-        incoming = request.environ.get("HTTP_X_REQUEST_ID", "")
-        g.request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.request_id = request_id_for(request.environ)
         g.started = time.perf_counter()
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=g.request_id)
@@ -107,13 +120,13 @@ def init_request_context(app: Flask) -> None:
         request_id = g.get("request_id") or uuid.uuid4().hex
         response.headers[REQUEST_ID_HEADER] = request_id
         if request.endpoint != "metrics":
-            route = _route_label()
-            method = request.method if request.method in _METHODS else "OTHER"
-            requests, latency = _metrics_for(method, route, str(response.status_code))
-            requests.inc()
             started = g.get("started")
-            if started is not None:
-                latency.observe(time.perf_counter() - started)
+            count_request(
+                request.method,
+                _route_label(),
+                str(response.status_code),
+                None if started is None else time.perf_counter() - started,
+            )
         return response
 
 

@@ -19,6 +19,7 @@ from flask_smorest import Blueprint
 from prometheus_client.parser import text_string_to_metric_families
 
 from irisvue import observability
+from tests.support.metrics import requests_total, scrape
 
 REPO = Path(__file__).resolve().parent.parent
 ROUTE = "/_probe/things/<uuid:thing_id>"
@@ -97,25 +98,6 @@ def test_crlf_in_a_header_is_refused_and_logs_stay_one_line(probe, log_lines):
     assert [r["event"] for r in records] == ["probe_seen"]
     assert records[0]["user_agent"] == legal  # kept verbatim, escaped by JSON
     assert len(lines) == 1 and lines[0].isascii() and "\x1b" not in lines[0]
-
-
-def scrape(client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    response = client.get("/metrics")
-    assert response.status_code == 200
-    assert response.mimetype == "text/plain"
-    samples = {}
-    for family in text_string_to_metric_families(response.get_data(as_text=True)):
-        for sample in family.samples:
-            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return samples
-
-
-def requests_total(samples, method: str, route: str, status: str) -> float:
-    key = (
-        "irisvue_http_requests_total",
-        (("method", method), ("route", route), ("status", status)),
-    )
-    return samples.get(key, 0.0)
 
 
 def test_metrics_count_by_route_template_without_ids(probe):

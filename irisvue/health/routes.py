@@ -23,7 +23,7 @@ def _readiness(names: list[str]) -> tuple[dict[str, Any], int]:
 
 # The liveness answer never changes: serialised once (LivenessSchema, as Flask's
 # compact JSON) instead of dumping a schema on every probe.
-_LIVENESS = (
+LIVENESS_BODY = (
     json.dumps(
         LivenessSchema().dump({"status": "ok", "version": __version__}), separators=(",", ":")
     )
@@ -37,14 +37,16 @@ def _liveness(operation_id: str) -> type[MethodView]:
         @blp.response(200, LivenessSchema)
         def get(self) -> Response:
             """Liveness: the process answers; no dependency is touched."""
-            return Response(_LIVENESS, mimetype="application/json")
+            return Response(LIVENESS_BODY, mimetype="application/json")
 
     return LivenessViews
 
 
 # Two paths, one answer: each its own view, so each operation has its own id.
-blp.route("/", endpoint="LivenessRootViews")(_liveness("getLivenessRoot"))
-blp.route("/health", endpoint="LivenessViews")(_liveness("getLiveness"))
+# health.probe answers the plain GETs of these paths without entering Flask.
+LIVENESS_PATHS = {"/": "getLivenessRoot", "/health": "getLiveness"}
+blp.route("/", endpoint="LivenessRootViews")(_liveness(LIVENESS_PATHS["/"]))
+blp.route("/health", endpoint="LivenessViews")(_liveness(LIVENESS_PATHS["/health"]))
 
 
 @blp.route("/health/ready")
