@@ -9,7 +9,9 @@ In one run (SPEC §7):
 2. GET /api/v1/auth/me with a valid access token at 32 connections, interleaved
    with a bare Flask "hello" (bench/hello_app.py) under the same gunicorn
    settings: req/s, p50/p99, ratio to hello round by round (SPEC: >= 0.25x,
-   p99 <= 50 ms) and to the peer's 331 req/s.
+   p99 <= 50 ms) and to the peer's 331 req/s. Beside them the platform's
+   floor (`/floor` of bench/hello_app.py: hello plus one indexed PostgreSQL
+   query, nothing else): what any database-backed read reaches here.
 3. POST /api/v1/auth/login (valid credentials) at 64 connections, --rounds
    rounds each after its own ceiling measurement: logins/s,
    p50/p99, ratio to the ceiling (aim >= 0.9), each worker's peak RSS during
@@ -187,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
                 expect(*http_json("GET", f"{base}{API}/auth/me", None, bearer), 200, "GET /me")
                 targets = {
                     "hello": (hello[0] + "/", hello[1], None),
+                    "floor": (hello[0] + "/floor", hello[1], None),
                     "me": (f"{base}{API}/auth/me", arbiter, me_script),
                 }
                 for url, _, script in targets.values():
@@ -238,11 +241,16 @@ def report(
     ceiling = cores / cpu_per_verify
     me_hello = round_ratios(runs["me"], runs["hello"], "requests_per_s")
     me_hello_cpu = round_ratios(runs["me"], runs["hello"], "cpu_us_per_req")
+    me_floor = round_ratios(runs["me"], runs["floor"], "requests_per_s")
     noise = noise_verdict(runs["hello"])
     ratios = {
         "me/peer 331 req/s": me["me"]["requests_per_s_median"] / PEER_ME_RPS,
         "me/hello (req/s, same run)": me_hello["median"],
         "me/hello by CPU": me_hello_cpu["median"],
+        "me/floor (req/s, same run)": me_floor["median"],
+        "floor/hello (req/s, same run)": round_ratios(
+            runs["floor"], runs["hello"], "requests_per_s"
+        )["median"],
         "login/ceiling": login["ratio_median"],
         # What a dedicated box would reach: a verify's CPU over the server's CPU per login.
         "login/ceiling by CPU": login["cpu_ratio_median"],
@@ -321,7 +329,11 @@ def report(
             "me": me,
             "login": login,
             "ratios": ratios,
-            "ratio_rounds": {"me/hello": me_hello, "me/hello by CPU": me_hello_cpu},
+            "ratio_rounds": {
+                "me/hello": me_hello,
+                "me/hello by CPU": me_hello_cpu,
+                "me/floor": me_floor,
+            },
             "noise": noise,
             "verdicts": verdicts,
             "load_me": load_me,

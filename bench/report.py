@@ -97,6 +97,26 @@ def health_rows(r: dict) -> list[Row]:
     ]
 
 
+def floor_rows(r: dict) -> list[Row]:
+    """The platform's floor for a database read (bench/hello_app.py `/floor`), if measured."""
+    floor = r["me"].get("floor")
+    if floor is None:
+        return []
+    ratios = r["ratios"]
+    return [
+        (
+            "floor: bare Flask + one indexed PostgreSQL query (no auth, no ORM, no hooks), "
+            "same rounds",
+            f"{rate(floor)} req/s = {ratios['floor/hello (req/s, same run)']:.2f}{X} hello; "
+            f"p99 {floor.get('p99_ms_median', floor['p99_ms']):.0f} ms"
+            f"{span(floor.get('rounds_p99_ms', []), '.0f')}; `/me` = "
+            f"**{ratios['me/floor (req/s, same run)']:.2f}{X}** the floor",
+            "—",
+            "",
+        )
+    ]
+
+
 def auth_rows(r: dict) -> list[Row]:
     me, hello, login, ratios = r["me"]["me"], r["me"]["hello"], r["login"], r["ratios"]
     ceiling = r["argon2"]["ceiling"]
@@ -123,6 +143,7 @@ def auth_rows(r: dict) -> list[Row]:
             f"≥ 0.25{X} hello, p99 ≤ 50 ms",
             judged(r, me_ratio >= 0.25 and p99 <= 50),
         ),
+        *floor_rows(r),
         (
             f"login, {r['settings']['login_connections']} connections",
             f"{login['requests_per_s']:.2f}{span(login_rounds)} logins/s vs Argon2 ceiling "

@@ -3,9 +3,11 @@
 * `ApiBlueprint`: flask-smorest's Blueprint with `authenticated()` (bearer check
   that also documents the 401 and the security entry) and `problems()`
   (problem+json answers documented with the codes they carry).
-* `current_user_id()` / `current_user`: the signed-in user, parsed once per
-  request from the verified token (flask-jwt-extended's callbacks, registered
-  by the auth feature, check revocation and load the account).
+* `current_user_id()` / `current_account` / `current_user`: the signed-in user:
+  its id, parsed once per request from the verified token; the account row the
+  token check read (flask-jwt-extended's callbacks, registered by the auth
+  feature, check revocation and read the account in one query); the mapped
+  `User`, loaded on first use by views that change it.
 * `streamed()`: a streamed download (decrypted capture or export archive).
 * `IrisVueApi`: the smorest `Api`, documenting errors as problem+json and
   declaring the bearer scheme.
@@ -26,9 +28,12 @@ from flask_jwt_extended import current_user as _jwt_current_user
 from flask_jwt_extended import get_jwt_identity, jwt_required
 from flask_smorest import Api, Blueprint
 from marshmallow import fields
+from werkzeug.local import LocalProxy
 from werkzeug.routing import AnyConverter
 
 from irisvue.errors import PROBLEM_MIMETYPE, APIError, ProblemJsonPlugin, ProblemSchema
+from irisvue.extensions import db
+from irisvue.models import User
 
 BEARER = [{"bearerAuth": []}]
 BEARER_SCHEME = {
@@ -191,9 +196,26 @@ def current_user_id() -> uuid.UUID:
     return user_id
 
 
-# The signed-in account (a proxy), loaded once per request by the auth feature's
-# `user_lookup_loader`: views use it instead of re-reading the identity.
-current_user: Any = _jwt_current_user
+# The signed-in account as the token check read it (flask-jwt-extended's
+# `current_user`, set by the auth feature's `user_lookup_loader`): a read-only
+# row with `id`, `email`, `is_active`, `is_verified`, `created_at`,
+# `auth_provider`, at no extra query. Views that only read the account use it.
+current_account: Any = _jwt_current_user
+
+
+def _signed_in_user() -> Any:
+    user = g.get("irisvue_user")
+    if user is None:
+        user = db.session.get(User, current_user_id())
+        if user is None or not user.is_active:  # changed since the check read it
+            raise APIError(401, "account_disabled", "The account is disabled or no longer exists.")
+        g.irisvue_user = user
+    return user
+
+
+# The same account as a mapped `User`, for views that change it or hand it to a
+# service: loaded on first use (one query), once per request.
+current_user: Any = LocalProxy(_signed_in_user)
 
 
 class Download(Protocol):

@@ -6,7 +6,7 @@ from typing import Any
 from flask.views import MethodView
 from flask_jwt_extended import get_jwt
 
-from irisvue.api import ApiBlueprint, current_user
+from irisvue.api import ApiBlueprint, current_account, current_user
 from irisvue.auth import reauth, services, sessions
 from irisvue.auth.ratelimit import per_email, per_ip, per_user
 from irisvue.auth.reauth_schemas import reauth_arguments
@@ -27,7 +27,7 @@ from irisvue.auth.schemas import (
     TokenPairSchema,
     UserSchema,
 )
-from irisvue.auth.tokens import current_session
+from irisvue.auth.tokens import current_session_id
 
 blp = ApiBlueprint(
     "auth",
@@ -53,8 +53,7 @@ SESSION_LINKS = {
 
 
 def _session_id() -> uuid.UUID | None:
-    session = current_session()
-    return session.id if session is not None else None
+    return current_session_id()
 
 
 @blp.route("/register")
@@ -147,7 +146,7 @@ class MeViews(MethodView):
     @blp.doc(operationId="getMe")
     def get(self) -> Any:
         """The signed-in account."""
-        return current_user
+        return current_account
 
     @blp.authenticated(codes=REAUTH_401)
     # Every request counts (200, 403 and 409 alike): no email oracle, no Argon2 sink;
