@@ -150,6 +150,35 @@ def test_truncated_or_spliced_ciphertext_fails(data_key: DataKey, cut) -> None:
         decrypt(data_key, cut(ciphertext))
 
 
+class _FailingAfter(io.RawIOBase):
+    """Ciphertext that stops with `error` after `limit` bytes (a dropped connection)."""
+
+    def __init__(self, data: bytes, limit: int, error: Exception) -> None:
+        super().__init__()
+        self._data, self._limit, self._error, self._pos = data, limit, error, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self._pos >= self._limit:
+            raise self._error
+        end = self._limit if size < 0 else min(self._limit, self._pos + size)
+        chunk, self._pos = self._data[self._pos : end], end
+        return chunk
+
+
+@pytest.mark.parametrize("limit", [0, 10, SEGMENT_SIZE + 5], ids=["header", "first", "second"])
+def test_a_failing_source_is_its_own_error_not_tampering(data_key: DataKey, limit: int) -> None:
+    """Storage dropping mid-read is a storage failure (retry), not an integrity one."""
+    from irisvue.storage.base import StorageUnavailable
+
+    ciphertext = encrypt(data_key, pattern(3 * MB))
+    source = _FailingAfter(ciphertext, limit, StorageUnavailable("read interrupted"))
+    with pytest.raises(StorageUnavailable, match="read interrupted"):
+        b"".join(iter_decrypted(data_key, source, OBJECT_KEY))
+
+
 # --- master keys: wrapping, user binding, rotation -------------------------------------------
 
 

@@ -45,6 +45,9 @@ class _Unclosable(io.RawIOBase):
     def __init__(self, stream: BinaryIO) -> None:
         super().__init__()
         self._stream = stream
+        # What the stream raised: Tink reports it as a TinkError, indistinguishable
+        # from a failed tag, and a dropped connection is not tampering.
+        self.failure: BaseException | None = None
 
     def readable(self) -> bool:
         return True
@@ -53,7 +56,11 @@ class _Unclosable(io.RawIOBase):
         return True
 
     def read(self, size: int | None = -1) -> bytes | None:
-        return self._stream.read(-1 if size is None else size)
+        try:
+            return self._stream.read(-1 if size is None else size)
+        except BaseException as exc:
+            self.failure = exc
+            raise
 
     def write(self, data: bytes | bytearray | memoryview) -> int | None:
         return self._stream.write(data)
@@ -64,11 +71,13 @@ class _Unclosable(io.RawIOBase):
 
 
 class _DecryptingReader(io.RawIOBase):
-    """Tink's decrypting stream with TinkError turned into DecryptionError."""
+    """Tink's decrypting stream with TinkError turned into DecryptionError, unless
+    the ciphertext source failed: then its own error (StorageUnavailable, ...)."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: BinaryIO, source: _Unclosable) -> None:
         super().__init__()
         self._stream = stream
+        self._source = source
 
     def readable(self) -> bool:
         return True
@@ -77,6 +86,7 @@ class _DecryptingReader(io.RawIOBase):
         try:
             data = self._stream.read(-1 if size is None else size)
         except tink.TinkError as exc:
+            _raise_source_failure(self._source)
             raise DecryptionError("ciphertext failed authentication") from exc
         if data is None:  # b"" would pass for the end of the stream and hide a truncation
             raise CryptoError("ciphertext source returned None: non-blocking reads unsupported")
@@ -107,14 +117,26 @@ def encrypting_writer(data_key: DataKey, sink: BinaryIO, associated_data: bytes 
 def decrypting_reader(
     data_key: DataKey, source: BinaryIO, associated_data: bytes | str
 ) -> io.RawIOBase:
-    """A readable stream of the plaintext of `source`; closing it leaves `source` open."""
+    """A readable stream of the plaintext of `source`; closing it leaves `source` open.
+
+    DecryptionError when the ciphertext fails authentication (tampered, truncated,
+    another key); an error raised by `source` itself propagates as it is.
+    """
+    adapter = _Unclosable(source)
     try:
         stream = data_key.primitive.new_decrypting_stream(
-            _Unclosable(source), _associated_data(associated_data)
+            adapter, _associated_data(associated_data)
         )
     except tink.TinkError as exc:
+        _raise_source_failure(adapter)
         raise DecryptionError("ciphertext failed authentication") from exc
-    return _DecryptingReader(stream)
+    return _DecryptingReader(stream, adapter)
+
+
+def _raise_source_failure(source: _Unclosable) -> None:
+    if source.failure is not None:
+        failure, source.failure = source.failure, None
+        raise failure
 
 
 def iter_decrypted(
