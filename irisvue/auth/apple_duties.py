@@ -63,7 +63,7 @@ def forget_identity(
     identity: UserIdentity, reason: str, *, keep: uuid.UUID | None = None
 ) -> list[Session]:
     """Delete the identity and revoke the live sessions it started (but `keep`), in
-    the caller's transaction; the caller commits, then calls `mark_revoked`."""
+    the caller's transaction."""
     stmt = select(Session).where(Session.identity_id == identity.id, Session.revoked_at.is_(None))
     if keep is not None:
         stmt = stmt.where(Session.id != keep)

@@ -29,11 +29,10 @@ from irisvue.auth import apple_duties, audit
 from irisvue.auth.providers import provider_config
 from irisvue.auth.providers.id_tokens import TokenRejectedError, verify_signed
 from irisvue.auth.signals import account_deletion_requested
-from irisvue.auth.tokens import mark_revoked
 from irisvue.errors import APIError
 from irisvue.extensions import db
 from irisvue.jobs import outbox
-from irisvue.models import ProviderEvent, Session, User, UserIdentity
+from irisvue.models import ProviderEvent, User, UserIdentity
 
 log = structlog.get_logger(__name__)
 
@@ -86,20 +85,18 @@ def _only_way_in(identity: UserIdentity) -> bool:
     return user is not None and user.hashed_password is None and not others
 
 
-def _apply(kind: str, identity: UserIdentity, events: dict[str, Any]) -> list[Session]:
+def _apply(kind: str, identity: UserIdentity, events: dict[str, Any]) -> None:
     if kind in EMAIL_EVENTS:
         identity.email_disabled = EMAIL_EVENTS[kind]
-        return []
+        return
     if kind in ACCOUNT_DELETE and _only_way_in(identity):
         user_id = identity.user_id
-        revoked: list[Session] = []
         app = current_app._get_current_object()  # type: ignore[attr-defined]
-        for _, result in account_deletion_requested.send(app, user_id=user_id):
-            revoked.extend(result or [])
+        account_deletion_requested.send(app, user_id=user_id)
         audit.record("apple_account_deleted", user_id=user_id)
-        return revoked
+        return
     audit.record("apple_consent_revoked", user_id=identity.user_id, details={"event": kind})
-    return apple_duties.forget_identity(identity, "apple_consent_revoked")
+    apple_duties.forget_identity(identity, "apple_consent_revoked")
 
 
 def handle(payload: str) -> dict[str, str]:
@@ -117,16 +114,14 @@ def handle(payload: str) -> dict[str, str]:
         .where(UserIdentity.provider == "apple", UserIdentity.subject == events["sub"])
         .with_for_update()
     )
-    revoked: list[Session] = []
     status = "ignored"
     if kind in KNOWN and identity is not None:
-        revoked = _apply(kind, identity, events)
+        _apply(kind, identity, events)
         status = "handled"
     try:
         outbox.commit()
     except IntegrityError:  # the same event, handled concurrently
         db.session.rollback()
         return {"status": "duplicate"}
-    mark_revoked(revoked)
     log.info("apple_notification", event_type=kind, status=status)
     return {"status": status}

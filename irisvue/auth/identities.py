@@ -23,7 +23,6 @@ from sqlalchemy.exc import IntegrityError
 from irisvue.auth import apple_duties, audit, nonces, sessions
 from irisvue.auth.providers import provider_config
 from irisvue.auth.providers.id_tokens import IdClaims, TokenRejectedError, verify_id_token
-from irisvue.auth.tokens import mark_revoked
 from irisvue.errors import APIError
 from irisvue.extensions import db
 from irisvue.jobs import outbox
@@ -128,7 +127,6 @@ def _sign_in_once(claims: IdClaims, nonce: str) -> tuple[dict[str, Any], UserIde
         details={"provider": claims.provider, "created": created},
     )
     outbox.commit()
-    mark_revoked(revoked)
     return {"user": user, **pair.as_dict(), "created": created}, identity
 
 
@@ -217,8 +215,7 @@ def unlink(user_id: uuid.UUID, identity_id: uuid.UUID, keep: uuid.UUID | None) -
         )
     apple_token = apple_duties.token_to_revoke(identity)
     provider = identity.provider
-    revoked = apple_duties.forget_identity(identity, "identity_unlinked", keep=keep)
+    apple_duties.forget_identity(identity, "identity_unlinked", keep=keep)
     audit.record("identity_unlinked", user_id=user_id, details={"provider": provider})
     db.session.commit()
-    mark_revoked(revoked)
     apple_duties.revoke_after_unlink(*apple_token)

@@ -19,7 +19,7 @@ from irisvue.auth import audit, lockout, sessions
 from irisvue.auth.email_tokens import PASSWORD_RESET, VERIFY_EMAIL, usable_token, void_tokens
 from irisvue.auth.notices import notify
 from irisvue.auth.passwords import get_passwords, is_common
-from irisvue.auth.tokens import TokenPair, mark_revoked
+from irisvue.auth.tokens import TokenPair
 from irisvue.errors import APIError
 from irisvue.extensions import db
 from irisvue.jobs import outbox
@@ -127,7 +127,6 @@ def change_password(
         details={"sessions_revoked": len(others)},
     )
     outbox.commit()
-    mark_revoked(others)
 
 
 def change_email(user: User, new_email: str, current_password: str | None) -> User:
@@ -210,7 +209,6 @@ def reset_password(token: str, new_password: str) -> None:
     void_tokens(user.id)
     notify(user.id, "password_changed", user.email)
     outbox.commit()
-    mark_revoked(revoked)
 
 
 def purge_spent_credentials() -> dict[str, int]:

@@ -14,13 +14,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app, request
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, update
 
 from irisvue.auth import audit
 from irisvue.auth.tokens import (
     TokenPair,
     as_utc,
-    mark_revoked,
     mint_pair,
     new_generation,
     session_end,
@@ -96,7 +95,6 @@ def refresh(claims: dict[str, Any]) -> TokenPair:
     revoke([session], "refresh_reused", now=now)
     audit.record("refresh_reused", user_id=session.user_id, session_id=session.id)
     db.session.commit()
-    mark_revoked([session])
     raise APIError(
         401,
         "token_reused",
@@ -109,7 +107,6 @@ def _expire(session: Session, now: datetime) -> None:
     revoke([session], "session_expired", now=now)
     audit.record("session_expired", user_id=session.user_id, session_id=session.id)
     db.session.commit()
-    mark_revoked([session])
     raise APIError(401, "session_expired", "The session reached its maximum age; sign in again.")
 
 
@@ -133,10 +130,16 @@ def live_sessions(user_id: uuid.UUID, *, lock: bool = False) -> list[Session]:
 
 
 def revoke_all(user_id: uuid.UUID, reason: str, *, keep: uuid.UUID | None = None) -> list[Session]:
-    """Revoke every live session of the user but `keep`; the caller commits, then
-    calls `mark_revoked` with the result."""
+    """Revoke every live session of the user but `keep`, in the caller's transaction,
+    and start a new sessions epoch (what export links are bound to)."""
     sessions = [s for s in live_sessions(user_id, lock=True) if s.id != keep]
     revoke(sessions, reason)
+    db.session.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(sessions_epoch=User.sessions_epoch + 1)
+        .execution_options(synchronize_session=False)
+    )
     return sessions
 
 
@@ -147,14 +150,12 @@ def logout(session_id: uuid.UUID) -> None:
     revoke([session], "logout")
     audit.record("logout", user_id=session.user_id, session_id=session.id)
     db.session.commit()
-    mark_revoked([session])
 
 
 def logout_all(user_id: uuid.UUID) -> None:
     sessions = revoke_all(user_id, "logout_all")
     audit.record("logout_all", user_id=user_id, details={"sessions": len(sessions)})
     db.session.commit()
-    mark_revoked(sessions)
 
 
 def delete_session(user_id: uuid.UUID, session_id: uuid.UUID) -> None:
@@ -166,7 +167,6 @@ def delete_session(user_id: uuid.UUID, session_id: uuid.UUID) -> None:
     revoke([session], "revoked_by_user")
     audit.record("session_revoked", user_id=user_id, session_id=session.id)
     db.session.commit()
-    mark_revoked([session])
 
 
 def _encode_cursor(session: Session) -> str:

@@ -3,12 +3,11 @@
 Every token carries its session id (`sid`). A token is accepted only while its
 session is live in the database, which is the source of truth: one query per
 authenticated request reads the session and its user's columns together (the
-revocation check and `current_account` in one round trip). `mark_revoked` still records
-revoked sessions in Redis (TTL = the session's remaining lifetime), but the
-request path no longer reads them: that lookup only ever short-circuited
-tokens that were already revoked, and cost a Redis round trip (~0.2-0.4 ms of
-worker CPU, bench/profile.py) on every valid request, which the database query
-that follows it had to make anyway.
+revocation check and `current_account` in one round trip). Revocations are
+not mirrored in Redis: a lookup there only ever short-circuited tokens that
+were already revoked, and cost a Redis round trip (~0.2-0.4 ms of worker CPU,
+bench/profile.py) on every valid request, which the database query had to
+make anyway.
 
 A pair is a pure function of (user, session, jtis, issued_at, lifetimes):
 HS256 is deterministic, so the grace window of a concurrent refresh re-signs
@@ -26,17 +25,13 @@ from typing import Any
 import structlog
 from flask import current_app, g
 from flask_jwt_extended import JWTManager, create_access_token, create_refresh_token
-from redis.exceptions import RedisError
 from sqlalchemy import Select, bindparam, select
 
-from irisvue.clients import get_redis
 from irisvue.extensions import db
 from irisvue.models import Session, User
 from irisvue.models.base import as_utc, utcnow
 
 log = structlog.get_logger(__name__)
-
-REVOKED_KEY = "irisvue:revoked-session:{}"
 
 
 @dataclass(frozen=True)
@@ -115,23 +110,6 @@ def new_generation(session: Session, now: datetime) -> None:
     session.access_jti = str(uuid.uuid4())
     session.issued_at = issued
     session.expires_at = min(issued + refresh_lifetime(), session_end(session))
-
-
-def mark_revoked(sessions: list[Session]) -> None:
-    """Best effort, a record in Redis of revoked sessions; the database decides."""
-    redis = get_redis()
-    if redis is None or not sessions:
-        return
-    now = utcnow()
-    try:
-        with redis.pipeline(transaction=False) as pipe:
-            for session in sessions:
-                ttl = int((as_utc(session.expires_at) - now).total_seconds()) + 1
-                if ttl > 0:
-                    pipe.set(REVOKED_KEY.format(session.id), b"1", ex=ttl)
-            pipe.execute()
-    except (RedisError, OSError) as exc:
-        log.warning("revocation_cache_unavailable", error=type(exc).__name__)
 
 
 def _parse_uuid(value: Any) -> uuid.UUID | None:

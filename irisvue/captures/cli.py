@@ -19,7 +19,7 @@ def rewrap_command(batch_size: int) -> None:
     Rotation: prepend a new key to MASTER_KEYS, deploy, run this, then remove
     the old key once it reports no failures.
     """
-    from irisvue.captures.keys import rewrap_all
+    from irisvue.crypto.user_keys import rewrap_all
 
     report = rewrap_all(batch_size)
     click.echo(

@@ -19,7 +19,6 @@ import structlog
 from flask import current_app
 from sqlalchemy import select, tuple_
 
-from irisvue.captures import keys
 from irisvue.captures.upload import UploadRequest, open_upload
 from irisvue.consent.services import has_live_consent
 from irisvue.crypto import (
@@ -31,6 +30,7 @@ from irisvue.crypto import (
     ciphertext_size,
     decrypting_reader,
 )
+from irisvue.crypto import user_keys as keys
 from irisvue.errors import APIError
 from irisvue.extensions import db
 from irisvue.models import Capture, User

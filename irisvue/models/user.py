@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, String, UniqueConstraint
+from sqlalchemy import Boolean, DateTime, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from irisvue.extensions import db
@@ -23,6 +23,11 @@ class User(UUIDPrimaryKey, Timestamps, db.Model):
     auth_provider_id: Mapped[str | None] = mapped_column(String(255))
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow, nullable=False
+    )
+    # Bumped whenever every session is revoked at once (sign-out everywhere, password
+    # change or reset, erasure): export links are bound to it, so each of those voids them.
+    sessions_epoch: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0", nullable=False
     )
     # The last interaction: the retention clock for biometric data (BIPA §15(a)).
     last_seen_at: Mapped[datetime] = mapped_column(

@@ -15,7 +15,6 @@ import structlog
 
 from irisvue.auth import sessions
 from irisvue.auth.reauth import reauthenticate
-from irisvue.auth.tokens import mark_revoked
 from irisvue.errors import APIError
 from irisvue.extensions import db
 from irisvue.jobs import outbox
@@ -41,24 +40,23 @@ def request_erasure(user: User, proof: dict[str, Any]) -> PrivacyRequest:
     """
     user_id = user.id
     reauthenticate(user, status=401, **proof)
-    request, revoked = begin_erasure(user_id)
+    request = begin_erasure(user_id)
     if request is None:  # erased meanwhile by a concurrent request
         db.session.rollback()
         raise APIError(401, "invalid_credentials", "The account no longer exists.")
     outbox.commit()
-    mark_revoked(revoked)
     log.info("erasure_requested", request_id=str(request.id))
     return request
 
 
-def begin_erasure(user_id: uuid.UUID) -> tuple[PrivacyRequest | None, list[Session]]:
+def begin_erasure(user_id: uuid.UUID) -> PrivacyRequest | None:
     """Disable the account, revoke its sessions, open the request and submit the job, in
-    the caller's transaction (it commits with `outbox.commit()`, then `mark_revoked`)."""
+    the caller's transaction (it commits with `outbox.commit()`)."""
     user = db.session.get(User, user_id, with_for_update=True, populate_existing=True)
     if user is None:
-        return None, []
+        return None
     user.is_active = False
-    revoked = sessions.revoke_all(user_id, "account_erasure")
+    sessions.revoke_all(user_id, "account_erasure")
     request = pending_request(user_id, ERASURE)
     if request is None:
         request = open_request(user_id, ERASURE)
@@ -67,13 +65,12 @@ def begin_erasure(user_id: uuid.UUID) -> tuple[PrivacyRequest | None, list[Sessi
         request.counts = {**dict.fromkeys(COUNT_KEYS, 0), "sessions": _row_count(Session, user_id)}
         job = outbox.submit(ERASE_JOB, user_id=user_id, args={"request_id": str(request.id)})
         request.job_id = job.id
-    return request, revoked
+    return request
 
 
-def on_account_deletion_requested(sender: Any, *, user_id: uuid.UUID) -> list[Session]:
+def on_account_deletion_requested(sender: Any, *, user_id: uuid.UUID) -> None:
     """`irisvue.auth.signals.account_deletion_requested`: Apple deleted the person's Apple
     Account and it was their only way in; erase as if they had asked."""
-    request, revoked = begin_erasure(user_id)
+    request = begin_erasure(user_id)
     if request is not None:
         log.info("erasure_requested_by_provider", request_id=str(request.id))
-    return revoked

@@ -25,8 +25,8 @@ import structlog
 from flask import current_app
 from sqlalchemy import select
 
-from irisvue.captures import keys
 from irisvue.crypto import DecryptionError, EncryptingReader
+from irisvue.crypto import user_keys as keys
 from irisvue.extensions import db
 from irisvue.jobs import outbox
 from irisvue.jobs.registry import JobError, PermanentJobError, job_handler

@@ -10,8 +10,9 @@ jobs feature's result presenter for the kind): a link to this API signed with
 SECRET_KEY (itsdangerous) over the job id and the user's *binding*, valid
 EXPORT_LINK_TTL_SECONDS. The binding is an HMAC over what sign-out everywhere,
 a password change or reset, the withdrawal of biometric consent (the data key
-is shredded) and erasure change: the password hash, the oldest live session
-and the data key. Any of those voids every link handed out before. The link
+is shredded) and erasure change: the password hash, the user's sessions epoch
+(bumped whenever all sessions are revoked at once; signing out of one device
+leaves it) and the data key. Any of those voids every link handed out before. The link
 needs no bearer token; it streams the archive decrypted (an S3 presigned URL
 would hand out ciphertext).
 """
@@ -31,12 +32,12 @@ from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import select
 
-from irisvue.captures import keys
 from irisvue.crypto import DecryptionError, PlaintextStream, decrypting_reader
+from irisvue.crypto import user_keys as keys
 from irisvue.errors import APIError
 from irisvue.extensions import db
 from irisvue.jobs import outbox
-from irisvue.models import Job, Session, User
+from irisvue.models import Job, User
 from irisvue.models.base import as_utc, utcnow
 from irisvue.privacy import services as requests
 from irisvue.storage import ObjectNotFound, StorageError, get_storage
@@ -108,16 +109,10 @@ def _binding(user_id: uuid.UUID) -> str:
     user = db.session.get(User, user_id)
     if user is None or not user.is_active:
         return ""
-    oldest = db.session.scalar(
-        select(Session.id)
-        .where(Session.user_id == user_id, Session.revoked_at.is_(None))
-        .where(Session.expires_at > utcnow())
-        .order_by(Session.created_at, Session.id)
-        .limit(1)
-    )
     key = keys.find_user_key(user_id)
     material = "|".join(
-        str(part or "") for part in (user.id, user.hashed_password, oldest, key and key.id)
+        str(part or "")
+        for part in (user.id, user.hashed_password, user.sessions_epoch, key and key.id)
     )
     secret = str(current_app.config["SECRET_KEY"]).encode()
     return hmac.new(secret, f"{_SALT}|{material}".encode(), hashlib.sha256).hexdigest()[:32]

@@ -87,6 +87,22 @@ def test_logout_all_voids_the_link(app, client, signed_in, run_jobs):
     assert _code(_download(app, job)) == (401, "token_revoked")
 
 
+def test_signing_out_of_one_device_leaves_the_link(app, client, signed_in, run_jobs):
+    """Only sign-out *everywhere* voids links: not one device's logout, even the oldest."""
+    account = signed_in(password=PASSWORD)
+    first = account.headers  # the registration's session: the oldest
+    login = client.post(
+        "/api/v1/auth/login", json={"email": account.user.email, "password": PASSWORD}
+    )
+    assert login.status_code == 200, login.get_json()
+    second = {"Authorization": f"Bearer {login.get_json()['access_token']}"}
+    job = _export(client, second, run_jobs)
+    assert client.post("/api/v1/auth/logout", headers=first).status_code == 204
+    assert _download(app, job).status_code == 200
+    assert client.post("/api/v1/auth/logout-all", headers=second).status_code == 204
+    assert _code(_download(app, job)) == (401, "token_revoked")
+
+
 def test_a_password_change_voids_the_link(app, client, signed_in, run_jobs):
     headers = signed_in(password=PASSWORD).headers
     job = _export(client, headers, run_jobs)
