@@ -118,10 +118,7 @@ def decrypting_reader(
     data_key: DataKey, source: BinaryIO, associated_data: bytes | str
 ) -> io.RawIOBase:
     """A readable stream of the plaintext of `source`; closing it leaves `source` open.
-
-    DecryptionError when the ciphertext fails authentication (tampered, truncated,
-    another key); an error raised by `source` itself propagates as it is.
-    """
+    DecryptionError if the ciphertext fails authentication; `source`'s own errors pass."""
     adapter = _Unclosable(source)
     try:
         stream = data_key.primitive.new_decrypting_stream(
