@@ -92,6 +92,22 @@ def test_refetch_throttle_and_cache_lifetime_follow_the_clock():
         assert cache.fetches == 4
 
 
+def test_a_stale_set_and_an_unknown_kid_fetch_once():
+    with identity_provider() as idp:
+        clock = _Clock()
+        idp.cache_control["google"] = "max-age=300"
+        cache = JwksCache(f"{idp.base}/google/certs", timeout=2, clock=clock)
+        assert cache.key("unknown") is None  # the first fetch: nothing to refetch
+        assert cache.fetches == 1
+        clock.now += 301  # stale, and long past the unknown-kid throttle
+        assert cache.key("unknown") is None
+        assert cache.fetches == 2  # one fetch for both reasons
+        assert cache.key("unknown") is None
+        assert cache.fetches == 3  # the next call may ask once (a rotation)
+        assert cache.key("unknown") is None
+        assert cache.fetches == 3  # then the throttle holds
+
+
 def test_never_fetched_raises_unavailable():
     with identity_provider() as idp:
         idp.jwks_down = True

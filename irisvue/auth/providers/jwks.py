@@ -125,11 +125,17 @@ class JwksCache:
         """The signing key named `kid`, or None; JwksUnavailableError as described above."""
         with self._lock:
             now = self.clock()
-            if self._keys is None or now >= self._fresh_until:
+            fetched = self._keys is None or now >= self._fresh_until
+            if fetched:
                 self._refresh(now)
             assert self._keys is not None
             found = self._keys.get(kid)
-            if found is None and now - self._last_kid_refetch >= self.refetch_interval:
+            # Not twice in one call: a set fetched just now does not know `kid` either.
+            if (
+                found is None
+                and not fetched
+                and now - self._last_kid_refetch >= self.refetch_interval
+            ):
                 self._last_kid_refetch = now
                 self._refresh(now)
                 found = self._keys.get(kid)
