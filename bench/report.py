@@ -58,8 +58,9 @@ def judged(r: dict, ok: bool, close: bool = False) -> str:
     return f"{text} — too noisy to judge" if noisy(r) else text
 
 
-def ratio_text(r: dict, name: str) -> str:
-    rounds = r.get("ratio_rounds", {}).get(name, {}).get("rounds", [])
+def ratio_text(r: dict, name: str, rounds_name: str | None = None) -> str:
+    """`ratios[name]` with the min-max of its rounds (`ratio_rounds[rounds_name or name]`)."""
+    rounds = r.get("ratio_rounds", {}).get(rounds_name or name, {}).get("rounds", [])
     return f"**{r['ratios'][name]:.2f}{X}**{span(rounds)}"
 
 
@@ -133,7 +134,7 @@ def auth_rows(r: dict) -> list[Row]:
             f"`GET /api/v1/auth/me`, {r['settings']['me_connections']} connections, "
             f"median of {rounds} rounds [min-max]",
             f"**{rate(me)} req/s** vs hello {rate(hello)} = "
-            f"{ratio_text(r, 'me/hello (req/s, same run)')} "
+            f"{ratio_text(r, 'me/hello (req/s, same run)', 'me/hello')} "
             f"({ratios['me/hello by CPU']:.2f}{X} by CPU: "
             f"{me.get('cpu_us_per_req_median', me['cpu_us_per_req']):.0f} µs/request); "
             f"p50 {me['p50_ms']:.0f} ms, p99 {p99:.0f} ms"

@@ -59,9 +59,7 @@ def keep_refresh_token(identity_id: uuid.UUID, claims: IdClaims, code: str) -> b
     return True
 
 
-def forget_identity(
-    identity: UserIdentity, reason: str, *, keep: uuid.UUID | None = None
-) -> list[Session]:
+def forget_identity(identity: UserIdentity, reason: str, *, keep: uuid.UUID | None = None) -> None:
     """Delete the identity and revoke the live sessions it started (but `keep`), in
     the caller's transaction."""
     stmt = select(Session).where(Session.identity_id == identity.id, Session.revoked_at.is_(None))
@@ -70,7 +68,6 @@ def forget_identity(
     started = list(db.session.scalars(stmt.with_for_update()))
     sessions.revoke(started, reason)
     db.session.delete(identity)
-    return started
 
 
 def _plain(identity: UserIdentity, data_key: DataKey | None) -> tuple[str, str]:

@@ -85,7 +85,7 @@ def _only_way_in(identity: UserIdentity) -> bool:
     return user is not None and user.hashed_password is None and not others
 
 
-def _apply(kind: str, identity: UserIdentity, events: dict[str, Any]) -> None:
+def _apply(kind: str, identity: UserIdentity) -> None:
     if kind in EMAIL_EVENTS:
         identity.email_disabled = EMAIL_EVENTS[kind]
         return
@@ -116,7 +116,7 @@ def handle(payload: str) -> dict[str, str]:
     )
     status = "ignored"
     if kind in KNOWN and identity is not None:
-        _apply(kind, identity, events)
+        _apply(kind, identity)
         status = "handled"
     try:
         outbox.commit()

@@ -26,7 +26,7 @@ from irisvue.auth.providers.id_tokens import IdClaims, TokenRejectedError, verif
 from irisvue.errors import APIError
 from irisvue.extensions import db
 from irisvue.jobs import outbox
-from irisvue.models import Session, User, UserIdentity
+from irisvue.models import User, UserIdentity
 from irisvue.models.base import utcnow
 
 log = structlog.get_logger(__name__)
@@ -62,15 +62,15 @@ def _refresh(identity: UserIdentity, claims: IdClaims) -> None:
     identity.last_sign_in_at = utcnow()
 
 
-def _strip_unverified(user: User, revoked: list[Session]) -> None:
+def _strip_unverified(user: User) -> None:
     """The pre-account-takeover rule: an unverified account loses every way in."""
     user.hashed_password = None
-    revoked.extend(sessions.revoke_all(user.id, "identity_took_over"))
+    sessions.revoke_all(user.id, "identity_took_over")
     db.session.execute(delete(UserIdentity).where(UserIdentity.user_id == user.id))
     audit.record("unverified_account_claimed", user_id=user.id)
 
 
-def _account_for(claims: IdClaims, revoked: list[Session]) -> tuple[User, bool]:
+def _account_for(claims: IdClaims) -> tuple[User, bool]:
     if claims.email is None:
         db.session.rollback()
         raise nonces.invalid_id_token("The token carries no email address.")
@@ -84,7 +84,7 @@ def _account_for(claims: IdClaims, revoked: list[Session]) -> tuple[User, bool]:
                 "An account with this email exists; sign in to it, then link this identity.",
             )
         if not user.is_verified:
-            _strip_unverified(user, revoked)
+            _strip_unverified(user)
             user.is_verified = True
         return user, False
     user = User(
@@ -103,14 +103,13 @@ def _account_for(claims: IdClaims, revoked: list[Session]) -> tuple[User, bool]:
 
 def _sign_in_once(claims: IdClaims, nonce: str) -> tuple[dict[str, Any], UserIdentity]:
     nonces.consume(nonce)
-    revoked: list[Session] = []
     identity = _find(claims.provider, claims.subject, lock=True)
     created = False
     if identity is not None:
         user = db.session.get(User, identity.user_id)
         assert user is not None  # the identity cascades away with its user
     else:
-        user, created = _account_for(claims, revoked)
+        user, created = _account_for(claims)
         identity = UserIdentity(user_id=user.id, provider=claims.provider, subject=claims.subject)
         db.session.add(identity)
     if not user.is_active:

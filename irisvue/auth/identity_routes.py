@@ -27,7 +27,8 @@ from irisvue.auth.identity_schemas import (
 )
 from irisvue.auth.ratelimit import per_ip, per_user
 from irisvue.auth.reauth_schemas import reauth_arguments
-from irisvue.auth.routes import _session_id, blp
+from irisvue.auth.routes import blp
+from irisvue.auth.tokens import current_session_id
 
 ID_TOKEN_401 = "invalid_id_token (signature, kid, iss, aud, exp/iat, nonce unknown/expired/used)"  # noqa: S105
 TOO_LARGE = "payload_too_large (body over MAX_JSON_KB)"
@@ -124,7 +125,7 @@ class IdentityByIdViews(MethodView):
     def delete(self, data: dict[str, Any], identity_id: uuid.UUID) -> None:
         """Unlink an identity (re-authenticate in the body); never the last way in."""
         reauth.reauthenticate(current_user, **reauth_arguments(data))
-        identities.unlink(current_user_id(), identity_id, _session_id())
+        identities.unlink(current_user_id(), identity_id, current_session_id())
 
 
 @blp.route("/providers/apple/notifications")

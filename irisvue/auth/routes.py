@@ -6,7 +6,7 @@ from typing import Any
 from flask.views import MethodView
 from flask_jwt_extended import get_jwt
 
-from irisvue.api import ApiBlueprint, current_account, current_user
+from irisvue.api import ApiBlueprint, current_account, current_user, current_user_id
 from irisvue.auth import reauth, services, sessions
 from irisvue.auth.ratelimit import per_email, per_ip, per_user
 from irisvue.auth.reauth_schemas import reauth_arguments
@@ -50,10 +50,6 @@ SESSION_LINKS = {
         "description": "revoke the newest session of the page",
     }
 }
-
-
-def _session_id() -> uuid.UUID | None:
-    return current_session_id()
 
 
 @blp.route("/register")
@@ -111,7 +107,7 @@ class LogoutAllViews(MethodView):
     @blp.doc(operationId="logoutAll")
     def post(self) -> None:
         """Revoke every session of the account, this one included."""
-        sessions.logout_all(current_user.id)
+        sessions.logout_all(current_user_id())
 
 
 @blp.route("/sessions")
@@ -124,7 +120,7 @@ class SessionsViews(MethodView):
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """List the account's live sessions, newest first; the calling one is flagged."""
         return sessions.list_sessions(
-            current_user.id, _session_id(), args["limit"], args.get("cursor")
+            current_user_id(), current_session_id(), args["limit"], args.get("cursor")
         )
 
 
@@ -136,7 +132,7 @@ class SessionByIdViews(MethodView):
     @blp.problems({404: "session_not_found"})
     def delete(self, session_id: uuid.UUID) -> None:
         """Revoke one of the account's sessions."""
-        sessions.delete_session(current_user.id, session_id)
+        sessions.delete_session(current_user_id(), session_id)
 
 
 @blp.route("/me")
@@ -192,7 +188,7 @@ class PasswordViews(MethodView):
         if "current_password" not in data:  # a linked identity's fresh ID token instead
             reauth.reauthenticate(current_user, **reauth_arguments(data, "current_password"))
         services.change_password(
-            current_user, _session_id(), data.get("current_password"), data["new_password"]
+            current_user, current_session_id(), data.get("current_password"), data["new_password"]
         )
 
 

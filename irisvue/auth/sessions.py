@@ -19,7 +19,6 @@ from sqlalchemy import and_, or_, select, update
 from irisvue.auth import audit
 from irisvue.auth.tokens import (
     TokenPair,
-    as_utc,
     mint_pair,
     new_generation,
     session_end,
@@ -27,7 +26,7 @@ from irisvue.auth.tokens import (
 from irisvue.errors import APIError
 from irisvue.extensions import db
 from irisvue.models import Session, User
-from irisvue.models.base import utcnow
+from irisvue.models.base import as_utc, utcnow
 from irisvue.pagination import decode_keyset, encode_keyset
 
 USER_AGENT_MAX = 256

@@ -12,5 +12,4 @@ _signals = Namespace()
 
 # sender: the app; kwargs: user_id. Apple told us the person's Apple Account is
 # deleted and it was their only way in: erase the account as if they had asked.
-# A receiver returns the sessions it revoked (the caller marks them after commit).
 account_deletion_requested = _signals.signal("account-deletion-requested")

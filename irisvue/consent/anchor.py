@@ -30,10 +30,26 @@ _ERASE = text("SELECT erase_consent_ledger(:user_id)")
 
 
 def advance_head(record: ConsentRecord) -> None:
-    """Pin `record` (just appended, flushed, under the user's lock) as the chain's end."""
+    """Pin `record` (just appended, flushed, under the user's lock) as the chain's end.
+
+    Only a head that anchors the record's predecessor moves (or, for the first
+    record, none exists yet). Otherwise records or the head were deleted behind the
+    ledger's back: the head stays as it is, so verification keeps reporting the break
+    instead of a fresh head laundering it; the consent itself is still recorded.
+    """
+    head = db.session.get(ConsentHead, record.user_id)
+    if record.seq == 1:
+        anchors_previous = head is None
+    else:
+        anchors_previous = head is not None and (head.seq, head.record_hash) == (
+            record.seq - 1,
+            record.prev_hash,
+        )
+    if not anchors_previous:
+        log.error("consent_head_not_advanced", seq=record.seq)
+        return
     key_id, keys = current_keys()
     mac = head_mac(keys[key_id], record.user_id, record.seq, record.record_hash, key_id)
-    head = db.session.get(ConsentHead, record.user_id)
     if head is None:
         head = ConsentHead(user_id=record.user_id)
         db.session.add(head)

@@ -37,7 +37,7 @@ from irisvue.crypto import user_keys as keys
 from irisvue.errors import APIError
 from irisvue.extensions import db
 from irisvue.jobs import outbox
-from irisvue.models import Job, User
+from irisvue.models import Job, User, UserKey
 from irisvue.models.base import as_utc, utcnow
 from irisvue.privacy import services as requests
 from irisvue.storage import ObjectNotFound, StorageError, get_storage
@@ -104,12 +104,12 @@ def _serializer(issued_at: int | None = None) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_SALT, signer=signer)
 
 
-def _binding(user_id: uuid.UUID) -> str:
-    """An HMAC over what voids the user's links (see the module docstring); "" if none."""
+def _binding(user_id: uuid.UUID, key: UserKey | None) -> str:
+    """An HMAC over what voids the user's links (see the module docstring); "" if none.
+    `key`: the user's key row (`keys.find_user_key`), which the caller reads once."""
     user = db.session.get(User, user_id)
     if user is None or not user.is_active:
         return ""
-    key = keys.find_user_key(user_id)
     material = "|".join(
         str(part or "")
         for part in (user.id, user.hashed_password, user.sessions_epoch, key and key.id)
@@ -120,7 +120,8 @@ def _binding(user_id: uuid.UUID) -> str:
 
 def download_token(job_id: uuid.UUID, user_id: uuid.UUID, *, issued_at: int | None = None) -> str:
     """A token for the job's download link; `issued_at` (epoch seconds) backdates it."""
-    return _serializer(issued_at).dumps([str(job_id), _binding(user_id)])
+    binding = _binding(user_id, keys.find_user_key(user_id))
+    return _serializer(issued_at).dumps([str(job_id), binding])
 
 
 def download_path(job_id: uuid.UUID, token: str) -> str:
@@ -154,7 +155,8 @@ def present_result(job: Job, stored: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _check_token(job_id: uuid.UUID, token: str) -> None:
+def _check_token(job_id: uuid.UUID, token: str) -> tuple[Job | None, UserKey | None]:
+    """The job and its user's key row, once the token is checked against them."""
     invalid = APIError(401, "token_invalid", "The download link is invalid.")
     try:
         signed = _serializer().loads(token, max_age=link_ttl_seconds())
@@ -165,14 +167,17 @@ def _check_token(job_id: uuid.UUID, token: str) -> None:
     if not isinstance(signed, list) or len(signed) != 2 or signed[0] != str(job_id):
         raise invalid
     job = db.session.get(Job, job_id)
-    user_id = job.user_id if job is not None else None
-    if user_id is not None and not hmac.compare_digest(str(signed[1]), _binding(user_id)):
+    if job is None or job.user_id is None:
+        return job, None
+    key_row = keys.find_user_key(job.user_id)
+    if not hmac.compare_digest(str(signed[1]), _binding(job.user_id, key_row)):
         raise APIError(
             401,
             "token_revoked",
             "The download link was revoked (sign-out everywhere, password change, "
             "consent withdrawal or erasure); read the job again for a new one.",
         )
+    return job, key_row
 
 
 @dataclass
@@ -205,15 +210,13 @@ def _destroyed() -> APIError:
 
 def open_download(job_id: uuid.UUID, token: str) -> ExportDownload:
     """Check the signed token, then open the archive for streaming (errors before 200)."""
-    _check_token(job_id, token)
-    job = db.session.get(Job, job_id)
+    job, key_row = _check_token(job_id, token)
     result = (job.result or {}) if job is not None else {}
     if job is None or job.kind != EXPORT_KIND or job.status != "finished" or job.user_id is None:
         raise _gone()
     if not result.get("object_key") or result.get("purged"):
         raise _gone()
     key, size = result["object_key"], int(result["size"])
-    key_row = keys.find_user_key(job.user_id)
     # Biometric consent withdrawn since: the key that encrypted the archive is shredded
     # (a newer one may exist). Checked here, before any header: 410, not a broken stream.
     if key_row is None or (
@@ -237,6 +240,10 @@ def open_download(job_id: uuid.UUID, token: str) -> ExportDownload:
         reader.close()
         log.warning("export_undecryptable")  # encrypted under a key that was since replaced
         raise _destroyed() from None
+    except StorageError as exc:  # the store dropped the read: 503, as when opening it
+        reader.close()
+        log.error("export_storage_error", error=type(exc).__name__)
+        raise APIError(503, "storage_unavailable", "The object store is unavailable.") from exc
     except BaseException:
         reader.close()
         raise

@@ -76,6 +76,28 @@ def test_deleting_the_newest_records_and_the_head_is_detected(app, client, chain
     assert (report["intact"], report["reason"]) == (False, "head_mismatch")
 
 
+@pytest.mark.parametrize(
+    "statements",
+    [
+        ["DELETE FROM consent_records WHERE user_id = :u AND seq = 4"],
+        [
+            "DELETE FROM consent_records WHERE user_id = :u AND seq >= 3",
+            "DELETE FROM consent_heads WHERE user_id = :u",
+        ],
+    ],
+    ids=["head-kept", "head-deleted"],
+)
+def test_the_next_consent_does_not_launder_a_deletion(app, client, chain, statements):
+    """Appending after a deletion still records the consent, but must not re-anchor
+    the shortened chain: the break stays visible."""
+    user, headers = chain
+    for statement in statements:
+        tamper(app, statement, u=user.id)
+    assert record(client, headers, "marketing", granted=False).status_code in (201, 202)
+    report = verification(client, headers)
+    assert (report["intact"], report["reason"]) == (False, "head_mismatch")
+
+
 def _rewrite_unkeyed(app, user_id: uuid.UUID, *, drop_withdrawal: bool) -> None:
     """Rewrites the user's whole chain with recomputed unkeyed SHA-256 (version 1) hashes,
     as someone holding only database access could; optionally dropping the withdrawal."""
