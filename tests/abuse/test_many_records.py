@@ -14,7 +14,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import insert
 
-from irisvue.consent.anchor import advance_head
+from irisvue.consent.anchor import pin_head
 from irisvue.consent.chain import GENESIS_HASH, compute_hash
 from irisvue.consent.schemas import MAX_PAGE
 from irisvue.extensions import db
@@ -57,7 +57,7 @@ def crowded(app, make_user, auth_headers, consent_documents):
         rows.append({c.key: getattr(record, c.key) for c in ConsentRecord.__table__.columns})
     with app.app_context():
         db.session.execute(insert(ConsentRecord), rows)
-        advance_head(record)  # the anchor an append keeps (bulk inserts bypass appends)
+        pin_head(record)  # the anchor appends keep (bulk inserts bypass appends)
         db.session.commit()
     return user, auth_headers(user)
 
