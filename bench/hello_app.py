@@ -8,15 +8,24 @@ gunicorn + Flask: hello plus one indexed query by primary key on a
 PostgreSQL connection kept per thread (autocommit: one round trip, no pool, no
 ORM, no token check) and a small JSON answer. bench/auth.py measures it beside
 `/api/v1/auth/me` to show what part of /me's latency is the platform's.
+
+`POST /relay`: the least an upload through gunicorn + Flask can do: the request
+body, unparsed, unhashed and unencrypted, handed to minio's `put_object` as a
+stream of unknown length (5 MiB parts, uploaded in parallel as minio does), to
+the S3 endpoint in `S3_ENDPOINT`. bench/upload.py measures it beside the
+capture upload and the raw put, to show what part of the upload's time is the
+extra hop's.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
+import uuid
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 
 app = Flask(__name__)
 _local = threading.local()
@@ -46,3 +55,28 @@ def floor() -> Any:
         cur.execute("SELECT id::text, email, created_at::text FROM users ORDER BY id LIMIT 1")
         row = cur.fetchone()
     return jsonify({"id": row[0], "email": row[1], "created_at": row[2]})
+
+
+@functools.cache
+def _s3() -> Any:
+    from minio import Minio
+
+    return Minio(
+        os.environ["S3_ENDPOINT"],
+        os.environ["S3_ACCESS_KEY"],
+        os.environ["S3_SECRET_KEY"],
+        secure=False,
+    )
+
+
+@app.post("/relay")
+def relay() -> Any:
+    """The body as received, streamed to S3; answers the object's key."""
+    from minio.sse import SseS3
+
+    key = f"bench-relay/{uuid.uuid4().hex}"
+    sse = SseS3() if os.environ.get("S3_SSE") == "s3" else None
+    _s3().put_object(
+        os.environ["S3_BUCKET_NAME"], key, request.stream, -1, part_size=5 * 1024 * 1024, sse=sse
+    )
+    return jsonify({"key": key}), 201

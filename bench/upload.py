@@ -12,7 +12,10 @@ marked verified in the database (setup only), consent texts loaded with
    multipart through POST /api/v1/captures/ (http.client, streamed from
    memory), interleaved with a minio `put_object` of the same bytes (same
    SSE setting as the app): MB/s each (median of --repeats), ratio (SPEC §7:
-   >= 0.8x).
+   >= 0.8x). The floor, in the same rounds: the same request to `/relay` of
+   bench/hello_app.py under the same gunicorn settings, which hands the body
+   untouched to minio's `put_object` (no parsing, hashing of the photo or
+   encryption): what any upload that passes through gunicorn + Flask pays.
 2. Memory: the worker's peak RSS (VmHWM reset after an idle warm-up upload,
    plus 20 ms VmRSS sampling) during --concurrency simultaneous uploads,
    minus its idle RSS, per concurrent upload (SPEC: <= 16 MB, independent of
@@ -61,14 +64,16 @@ SEND_CHUNK = 256 * 1024
 MEMORY_BUDGET_MB = 16
 
 
-def upload(base: str, token: str, data: bytes) -> tuple[float, dict[str, Any]]:
+def upload(
+    base: str, token: str, data: bytes, path: str = f"{API}/captures/"
+) -> tuple[float, dict[str, Any]]:
     """POST one multipart upload, streamed from memory; returns (seconds, response body)."""
     head, tail, content_type = form_frame()
     url = urlsplit(base)
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=300)
     started = time.perf_counter()
     try:
-        conn.putrequest("POST", f"{API}/captures/")
+        conn.putrequest("POST", path)
         conn.putheader("Authorization", f"Bearer {token}")
         conn.putheader("Content-Type", content_type)
         conn.putheader("Content-Length", str(len(head) + len(data) + len(tail)))
@@ -105,13 +110,28 @@ def raw_put(client: Any, data: bytes, sse: Any) -> float:
     return elapsed
 
 
+def relay(relay_base: str, client: Any, data: bytes) -> float:
+    """The same request to the relay floor (bench/hello_app.py `/relay`); its object deleted."""
+    seconds, body = upload(relay_base, "-", data, "/relay")
+    client.remove_object(S3_BUCKET, body["key"])
+    return seconds
+
+
 def throughput(
-    base: str, arbiter: int, token: str, client: Any, sse: Any, data: bytes, repeats: int
+    base: str,
+    arbiter: int,
+    token: str,
+    relay_base: str,
+    client: Any,
+    sse: Any,
+    data: bytes,
+    repeats: int,
 ) -> dict:
-    """Interleaved app uploads and raw puts of the same bytes; MB/s (1 MB = 10^6 bytes)."""
-    app_s, raw_s, app_cpu = [], [], []
-    delete_capture(base, token, upload(base, token, data)[1]["id"])  # warm-up, both paths
+    """Interleaved app uploads, raw puts and relays of the same bytes; MB/s (1 MB = 10^6 bytes)."""
+    app_s, raw_s, relay_s, app_cpu = [], [], [], []
+    delete_capture(base, token, upload(base, token, data)[1]["id"])  # warm-up, every path
     raw_put(client, data, sse)
+    relay(relay_base, client, data)
     for _ in range(repeats):
         cpu_before = cpu_seconds(arbiter)
         seconds, body = upload(base, token, data)
@@ -119,9 +139,11 @@ def throughput(
         app_s.append(seconds)
         delete_capture(base, token, body["id"])
         raw_s.append(raw_put(client, data, sse))
+        relay_s.append(relay(relay_base, client, data))
     mb = len(data) / 1e6
     app_mbps = mb / statistics.median(app_s)
     raw_mbps = mb / statistics.median(raw_s)
+    relay_mbps = mb / statistics.median(relay_s)
     return {
         "bytes": len(data),
         "app_seconds": app_s,
@@ -132,6 +154,12 @@ def throughput(
         "ratio": app_mbps / raw_mbps,
         # Each app upload against the raw put right after it: the median and min-max.
         "ratio_rounds": [raw / app for app, raw in zip(app_s, raw_s, strict=True)],
+        # The floor: the same body relayed untouched through gunicorn + Flask to S3.
+        "relay_seconds": relay_s,
+        "relay_mb_per_s": relay_mbps,
+        "relay_ratio": relay_mbps / raw_mbps,
+        "relay_ratio_rounds": [raw / r for r, raw in zip(relay_s, raw_s, strict=True)],
+        "app_to_relay": app_mbps / relay_mbps,
     }
 
 
@@ -204,11 +232,16 @@ def main(argv: list[str] | None = None) -> int:
             prepare_services(env, release=True)
             client = s3_bucket(endpoint, S3_BUCKET)
             data = make_png(int(args.size_mb * 1e6))
-            with gunicorn("wsgi:app", free_port(), env, workdir / "irisvue.log") as (base, pid):
+            relay_log = workdir / "relay.log"
+            with (
+                gunicorn("wsgi:app", free_port(), env, workdir / "irisvue.log") as (base, pid),
+                gunicorn("bench.hello_app:app", free_port(), env, relay_log) as (relay_base, rpid),
+            ):
                 wait_workers(pid, 1, base + "/health")
+                wait_workers(rpid, 1, relay_base + "/")
                 token = make_accounts(base, 1, 1)[0][0]["access"]
                 loads["throughput"] = load_average()
-                result = throughput(base, pid, token, client, sse, data, args.repeats)
+                result = throughput(base, pid, token, relay_base, client, sse, data, args.repeats)
                 loads["throughput_after"] = load_average()
             del data
             for size in sizes:
@@ -239,10 +272,16 @@ def report(args: argparse.Namespace, result: dict, memory: list[dict], loads: di
         f"raw minio put_object: {result['raw_mb_per_s']:.1f} MB/s; "
         f"ratio {result['ratio']:.2f} (SPEC >= 0.80: {verdict})"
     )
+    print(
+        f"floor, the same body relayed untouched (bench/hello_app.py /relay, minio put_object "
+        f"of request.stream): {result['relay_mb_per_s']:.1f} MB/s = {result['relay_ratio']:.2f}x "
+        f"raw; the app is {result['app_to_relay']:.2f}x the relay"
+    )
     app_s = ", ".join(f"{s:.2f}" for s in result["app_seconds"])
     raw_s = ", ".join(f"{s:.2f}" for s in result["raw_seconds"])
     app_cpu = statistics.median(result["app_worker_cpu_seconds"])
-    print(f"  seconds per upload: app {app_s} | raw {raw_s}")
+    relay_s = ", ".join(f"{s:.2f}" for s in result["relay_seconds"])
+    print(f"  seconds per upload: app {app_s} | raw {raw_s} | relay {relay_s}")
     print(
         f"  worker CPU per app upload {app_cpu:.2f} s (median) = "
         f"{app_cpu / statistics.median(result['app_seconds']):.0%} of its wall time"
