@@ -165,6 +165,23 @@ def auth_rows(r: dict) -> list[Row]:
     ]
 
 
+def relay_rows(t: dict) -> list[Row]:
+    """The platform's floor for an upload (bench/hello_app.py `/relay`), if measured."""
+    if "relay_mb_per_s" not in t:
+        return []
+    return [
+        (
+            "floor: the same body relayed untouched through gunicorn + Flask to the same S3 "
+            "(minio `put_object` of the request stream), same rounds",
+            f"{t['relay_mb_per_s']:.1f} MB/s = {t['relay_ratio']:.2f}{X}"
+            f"{span(t['relay_ratio_rounds'])} raw; the app = "
+            f"**{t['app_to_relay']:.2f}{X}** the relay",
+            "—",
+            "",
+        )
+    ]
+
+
 def upload_rows(r: dict) -> list[Row]:
     t, memory = r["throughput"], r["memory"]
     growth = ", ".join(
@@ -184,6 +201,7 @@ def upload_rows(r: dict) -> list[Row]:
             f"≥ 0.8{X}",
             verdict(t["ratio"] >= 0.8),
         ),
+        *relay_rows(t),
         (
             f"worker memory growth, {memory[0]['concurrency']} concurrent uploads",
             growth + (f" ({flat:.2f}{X}: {shape} in file size)" if several else ""),
