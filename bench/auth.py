@@ -60,10 +60,12 @@ from harness.stack import (
 )
 from harness.users import register
 from harness.wrk import (
+    Target,
+    interleaved_rounds,
     lua_script,
-    measure,
     median_run,
     noise_verdict,
+    print_table,
     require_wrk,
     round_ratios,
     run_wrk,
@@ -187,27 +189,19 @@ def main(argv: list[str] | None = None) -> int:
                     {"Content-Type": "application/json"},
                 )
                 expect(*http_json("GET", f"{base}{API}/auth/me", None, bearer), 200, "GET /me")
-                targets = {
+                targets: dict[str, Target] = {
                     "hello": (hello[0] + "/", hello[1], None),
                     "floor": (hello[0] + "/floor", hello[1], None),
                     "me": (f"{base}{API}/auth/me", arbiter, me_script),
                 }
-                for url, _, script in targets.values():
-                    run_wrk(url, args.warmup, args.me_connections, args.wrk_threads, script=script)
-                runs: dict[str, list[dict]] = {name: [] for name in targets}
-                for _ in range(args.rounds):
-                    for name, (url, pid, script) in targets.items():
-                        runs[name].append(
-                            measure(
-                                url,
-                                pid,
-                                args.me_duration,
-                                args.me_connections,
-                                args.wrk_threads,
-                                script=script,
-                            )
-                        )
-                        time.sleep(1)
+                runs = interleaved_rounds(
+                    targets,
+                    args.rounds,
+                    args.me_duration,
+                    args.me_connections,
+                    args.wrk_threads,
+                    warmup=args.warmup,
+                )
                 me_results = {name: median_run(rows) for name, rows in runs.items()}
                 load_me = load_average()
                 logins, ceilings = [], [argon2_before]
@@ -266,24 +260,7 @@ def report(
         f"{args.rounds} interleaved round(s) with hello, median [min-max]; {args.workers} "
         f"workers; load average {load_me}"
     )
-    print(
-        f"{'target':<8} {'req/s':>22} {'p99 ms':>18} {'CPU us/req':>18} {'non-2xx':>8}  "
-        "worker CPU split per round"
-    )
-    for name, row in me.items():
-        lo, hi = row["requests_per_s_range"]
-        plo, phi = row["p99_ms_range"]
-        clo, chi = row["cpu_us_per_req_range"]
-        split = " | ".join(
-            "/".join(f"{share:.0%}" for share in shares)
-            for shares in row["rounds_worker_cpu_share"]
-        )
-        print(
-            f"{name:<8} {row['requests_per_s_median']:>8.0f} [{lo:.0f}-{hi:.0f}]"
-            f" {row['p99_ms_median']:>6.1f} [{plo:.0f}-{phi:.0f}]"
-            f" {row['cpu_us_per_req_median']:>6.0f} [{clo:.0f}-{chi:.0f}]"
-            f" {row['non_2xx']:>8}  {split}  {row['socket_errors']}"
-        )
+    print_table(me)
     print(
         f"login: wrk -t{args.wrk_threads} -c{args.login_connections} -d{args.login_duration}s "
         f"x {len(login['all_rounds'])} round(s); load average {load_login}"
