@@ -18,7 +18,6 @@ Writes bench/results/ab-<time>.json.
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -45,6 +44,7 @@ from harness.wrk import (
     noise_verdict,
     print_table,
     require_wrk,
+    round_ratios,
 )
 
 
@@ -120,13 +120,15 @@ def report(args: argparse.Namespace, paths: list[str], runs: dict[str, list[dict
     ratios = {}
     for path in paths:
         a, b = runs[f"A {path}"], runs[f"B {path}"]
-        cpu = [y["cpu_us_per_req"] / x["cpu_us_per_req"] for x, y in zip(a, b, strict=True)]
-        rps = [y["requests_per_s"] / x["requests_per_s"] for x, y in zip(a, b, strict=True)]
-        ratios[path] = {"cpu_b_over_a": cpu, "rps_b_over_a": rps}
+        # round_ratios inverts a CPU cost (n/d by CPU = d's CPU / n's), so A over B by CPU
+        # is B's CPU per request over A's: the B/A cost ratio printed here.
+        cpu = round_ratios(a, b, "cpu_us_per_req")
+        rps = round_ratios(b, a, "requests_per_s")
+        ratios[path] = {"cpu_b_over_a": cpu["rounds"], "rps_b_over_a": rps["rounds"]}
         print(
-            f"{path}: B/A CPU per request {statistics.median(cpu):.2f} "
-            f"[{min(cpu):.2f}-{max(cpu):.2f}], B/A req/s {statistics.median(rps):.2f} "
-            f"[{min(rps):.2f}-{max(rps):.2f}]"
+            f"{path}: B/A CPU per request {cpu['median']:.2f} "
+            f"[{cpu['range'][0]:.2f}-{cpu['range'][1]:.2f}], B/A req/s {rps['median']:.2f} "
+            f"[{rps['range'][0]:.2f}-{rps['range'][1]:.2f}]"
         )
     noise = noise_verdict(runs["hello"])
     print(f"noise: {noise['text']} (CPU per request is the figure to trust when noisy)")
