@@ -35,11 +35,10 @@ from harness.stack import (
     wait_ok,
     wait_workers,
 )
-from harness.users import register
+from harness.users import scripted_account
 from harness.wrk import (
     Target,
     interleaved_rounds,
-    lua_script,
     median_run,
     noise_verdict,
     print_table,
@@ -91,11 +90,11 @@ def main(argv: list[str] | None = None) -> int:
                 wait_ok(hello[0] + "/")
                 for base, arbiter in (side_a, side_b):
                     wait_workers(arbiter, args.workers, base + "/health")
-                account = register(side_b[0], "ab")
-                bearer = {"Authorization": f"Bearer {account['access']}"}
-                for base, _ in (side_a, side_b):
-                    expect(*http_json("GET", f"{base}{API}/auth/me", None, bearer), 200, "/me")
-                script = lua_script(workdir / "auth.lua", "GET", None, bearer)
+                # One database behind both sides: B's account is valid on A too.
+                scripted = scripted_account(side_b[0], workdir, "ab")
+                me_on_a = http_json("GET", f"{side_a[0]}{API}/auth/me", None, scripted.bearer)
+                expect(*me_on_a, 200, "GET /me on A")
+                script = scripted.me
                 targets: dict[str, Target] = {"hello": (hello[0] + "/", hello[1], script)}
                 for path in paths:
                     targets[f"A {path}"] = (side_a[0] + path, side_a[1], script)

@@ -28,7 +28,6 @@ bench/results/auth-<time>.json. Everything it starts is stopped at the end.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -38,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.argon import argon2_cpu_per_verify
-from harness.client import API, expect, http_json
+from harness.client import API
 from harness.procfs import (
     RssSampler,
     children,
@@ -58,11 +57,10 @@ from harness.stack import (
     wait_ok,
     wait_workers,
 )
-from harness.users import register
+from harness.users import scripted_account
 from harness.wrk import (
     Target,
     interleaved_rounds,
-    lua_script,
     median_run,
     noise_verdict,
     print_table,
@@ -179,20 +177,11 @@ def main(argv: list[str] | None = None) -> int:
                 base, arbiter = irisvue
                 wait_ok(hello[0] + "/")
                 wait_workers(arbiter, args.workers, base + "/health")
-                account = register(base)
-                bearer = {"Authorization": f"Bearer {account['access']}"}
-                me_script = lua_script(workdir / "me.lua", "GET", None, bearer)
-                login_script = lua_script(
-                    workdir / "login.lua",
-                    "POST",
-                    json.dumps({"email": account["email"], "password": account["password"]}),
-                    {"Content-Type": "application/json"},
-                )
-                expect(*http_json("GET", f"{base}{API}/auth/me", None, bearer), 200, "GET /me")
+                scripted = scripted_account(base, workdir)
                 targets: dict[str, Target] = {
                     "hello": (hello[0] + "/", hello[1], None),
                     "floor": (hello[0] + "/floor", hello[1], None),
-                    "me": (f"{base}{API}/auth/me", arbiter, me_script),
+                    "me": (f"{base}{API}/auth/me", arbiter, scripted.me),
                 }
                 runs = interleaved_rounds(
                     targets,
@@ -210,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
                         # Logins the previous round left queued would count in this one.
                         wait_idle(arbiter)
                         ceilings.append(argon2_cpu_per_verify(args.argon2_samples))
-                    logins.append(login_run(base, arbiter, args, login_script))
+                    logins.append(login_run(base, arbiter, args, scripted.login))
                 load_login = load_average()
             argon2_after = argon2_cpu_per_verify(args.argon2_samples)
     except subprocess.CalledProcessError as exc:
