@@ -7,9 +7,9 @@ Starts the hello baseline and two IrisVue gunicorns (project's gunicorn.conf.py
 of each tree, 2 workers, the same PostgreSQL, Redis and instance folder, so one
 account's token works on both), then runs interleaved rounds: hello, then each
 path on A and on B back to back, with wrk (32 connections). Prints, per target,
-server CPU per request (from /proc: the steady figure on a shared machine),
-req/s, p99 and each worker's share of the CPU, as median [min-max]; then B/A
-round by round. Use it to measure one lever at a time: a checkout of the
+req/s, p99, server CPU per request (from /proc: the steady figure on a shared
+machine) as median [min-max], non-2xx responses and each worker's share of the
+CPU; then B/A round by round. Use it to measure one lever at a time: a checkout of the
 commit before it as A (`git worktree add --detach /tmp/a <commit>`), or the same
 tree with one setting changed (`--a-env GUNICORN_REUSE_PORT=0`).
 Writes bench/results/ab-<time>.json.
@@ -18,7 +18,6 @@ Writes bench/results/ab-<time>.json.
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -36,8 +35,16 @@ from harness.stack import (
     wait_ok,
     wait_workers,
 )
-from harness.users import register
-from harness.wrk import lua_script, measure, median_run, noise_verdict, require_wrk, run_wrk
+from harness.users import scripted_account
+from harness.wrk import (
+    Target,
+    interleaved_rounds,
+    median_run,
+    noise_verdict,
+    print_table,
+    require_wrk,
+    round_ratios,
+)
 
 
 def pairs(values: list[str]) -> dict[str, str]:
@@ -83,23 +90,18 @@ def main(argv: list[str] | None = None) -> int:
                 wait_ok(hello[0] + "/")
                 for base, arbiter in (side_a, side_b):
                     wait_workers(arbiter, args.workers, base + "/health")
-                account = register(side_b[0], "ab")
-                bearer = {"Authorization": f"Bearer {account['access']}"}
-                for base, _ in (side_a, side_b):
-                    expect(*http_json("GET", f"{base}{API}/auth/me", None, bearer), 200, "/me")
-                script = lua_script(workdir / "auth.lua", "GET", None, bearer)
-                targets = {"hello": (hello[0] + "/", hello[1])}
+                # One database behind both sides: B's account is valid on A too.
+                scripted = scripted_account(side_b[0], workdir, "ab")
+                me_on_a = http_json("GET", f"{side_a[0]}{API}/auth/me", None, scripted.bearer)
+                expect(*me_on_a, 200, "GET /me on A")
+                script = scripted.me
+                targets: dict[str, Target] = {"hello": (hello[0] + "/", hello[1], script)}
                 for path in paths:
-                    targets[f"A {path}"] = (side_a[0] + path, side_a[1])
-                    targets[f"B {path}"] = (side_b[0] + path, side_b[1])
-                for url, _ in targets.values():
-                    run_wrk(url, 2, args.connections, 2, script=script)
-                runs: dict[str, list[dict]] = {name: [] for name in targets}
-                for _ in range(args.rounds):
-                    for name, (url, arbiter) in targets.items():
-                        runs[name].append(
-                            measure(url, arbiter, args.duration, args.connections, 2, script=script)
-                        )
+                    targets[f"A {path}"] = (side_a[0] + path, side_a[1], script)
+                    targets[f"B {path}"] = (side_b[0] + path, side_b[1], script)
+                runs = interleaved_rounds(
+                    targets, args.rounds, args.duration, args.connections, 2, warmup=2, pause=0
+                )
     except subprocess.CalledProcessError as exc:
         return command_failed(exc)
     report(args, paths, runs)
@@ -112,27 +114,20 @@ def report(args: argparse.Namespace, paths: list[str], runs: dict[str, list[dict
         f"of {args.duration} s, wrk -c{args.connections}; median [min-max]; "
         f"load average {load_average()}"
     )
-    print(f"{'target':<28} {'CPU us/req':>18} {'req/s':>20} {'p99 ms':>16}  worker CPU split")
-    summary = {}
-    for name, rows in runs.items():
-        row = summary[name] = median_run(rows)
-        c, r, p = (row[f"{k}_range"] for k in ("cpu_us_per_req", "requests_per_s", "p99_ms"))
-        split = " | ".join("/".join(f"{x:.0%}" for x in s) for s in row["rounds_worker_cpu_share"])
-        print(
-            f"{name:<28} {row['cpu_us_per_req_median']:>6.0f} [{c[0]:.0f}-{c[1]:.0f}]"
-            f" {row['requests_per_s_median']:>7.0f} [{r[0]:.0f}-{r[1]:.0f}]"
-            f" {row['p99_ms_median']:>5.0f} [{p[0]:.0f}-{p[1]:.0f}]  {split}"
-        )
+    summary = {name: median_run(rows) for name, rows in runs.items()}
+    print_table(summary, width=28)
     ratios = {}
     for path in paths:
         a, b = runs[f"A {path}"], runs[f"B {path}"]
-        cpu = [y["cpu_us_per_req"] / x["cpu_us_per_req"] for x, y in zip(a, b, strict=True)]
-        rps = [y["requests_per_s"] / x["requests_per_s"] for x, y in zip(a, b, strict=True)]
-        ratios[path] = {"cpu_b_over_a": cpu, "rps_b_over_a": rps}
+        # round_ratios inverts a CPU cost (n/d by CPU = d's CPU / n's), so A over B by CPU
+        # is B's CPU per request over A's: the B/A cost ratio printed here.
+        cpu = round_ratios(a, b, "cpu_us_per_req")
+        rps = round_ratios(b, a, "requests_per_s")
+        ratios[path] = {"cpu_b_over_a": cpu["rounds"], "rps_b_over_a": rps["rounds"]}
         print(
-            f"{path}: B/A CPU per request {statistics.median(cpu):.2f} "
-            f"[{min(cpu):.2f}-{max(cpu):.2f}], B/A req/s {statistics.median(rps):.2f} "
-            f"[{min(rps):.2f}-{max(rps):.2f}]"
+            f"{path}: B/A CPU per request {cpu['median']:.2f} "
+            f"[{cpu['range'][0]:.2f}-{cpu['range'][1]:.2f}], B/A req/s {rps['median']:.2f} "
+            f"[{rps['range'][0]:.2f}-{rps['range'][1]:.2f}]"
         )
     noise = noise_verdict(runs["hello"])
     print(f"noise: {noise['text']} (CPU per request is the figure to trust when noisy)")

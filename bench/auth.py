@@ -28,7 +28,6 @@ bench/results/auth-<time>.json. Everything it starts is stopped at the end.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -37,8 +36,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.argon import argon2_cpu_per_verify
-from harness.client import API, expect, http_json
+from harness.argon import argon2_cpu_per_verify, usable_cores
+from harness.client import API
 from harness.procfs import (
     RssSampler,
     children,
@@ -58,12 +57,13 @@ from harness.stack import (
     wait_ok,
     wait_workers,
 )
-from harness.users import register
+from harness.users import scripted_account
 from harness.wrk import (
-    lua_script,
-    measure,
+    Target,
+    interleaved_rounds,
     median_run,
     noise_verdict,
+    print_table,
     require_wrk,
     round_ratios,
     run_wrk,
@@ -71,13 +71,6 @@ from harness.wrk import (
 
 PEER_ME_RPS = 331.0  # FastAPI full-stack template's /users/me, SPEC §7
 LOGIN_RSS_BUDGET_MIB = 300
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def login_run(base: str, arbiter: int, args: argparse.Namespace, script: Path) -> dict[str, Any]:
@@ -177,37 +170,20 @@ def main(argv: list[str] | None = None) -> int:
                 base, arbiter = irisvue
                 wait_ok(hello[0] + "/")
                 wait_workers(arbiter, args.workers, base + "/health")
-                account = register(base)
-                bearer = {"Authorization": f"Bearer {account['access']}"}
-                me_script = lua_script(workdir / "me.lua", "GET", None, bearer)
-                login_script = lua_script(
-                    workdir / "login.lua",
-                    "POST",
-                    json.dumps({"email": account["email"], "password": account["password"]}),
-                    {"Content-Type": "application/json"},
-                )
-                expect(*http_json("GET", f"{base}{API}/auth/me", None, bearer), 200, "GET /me")
-                targets = {
+                scripted = scripted_account(base, workdir)
+                targets: dict[str, Target] = {
                     "hello": (hello[0] + "/", hello[1], None),
                     "floor": (hello[0] + "/floor", hello[1], None),
-                    "me": (f"{base}{API}/auth/me", arbiter, me_script),
+                    "me": (f"{base}{API}/auth/me", arbiter, scripted.me),
                 }
-                for url, _, script in targets.values():
-                    run_wrk(url, args.warmup, args.me_connections, args.wrk_threads, script=script)
-                runs: dict[str, list[dict]] = {name: [] for name in targets}
-                for _ in range(args.rounds):
-                    for name, (url, pid, script) in targets.items():
-                        runs[name].append(
-                            measure(
-                                url,
-                                pid,
-                                args.me_duration,
-                                args.me_connections,
-                                args.wrk_threads,
-                                script=script,
-                            )
-                        )
-                        time.sleep(1)
+                runs = interleaved_rounds(
+                    targets,
+                    args.rounds,
+                    args.me_duration,
+                    args.me_connections,
+                    args.wrk_threads,
+                    warmup=args.warmup,
+                )
                 me_results = {name: median_run(rows) for name, rows in runs.items()}
                 load_me = load_average()
                 logins, ceilings = [], [argon2_before]
@@ -216,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
                         # Logins the previous round left queued would count in this one.
                         wait_idle(arbiter)
                         ceilings.append(argon2_cpu_per_verify(args.argon2_samples))
-                    logins.append(login_run(base, arbiter, args, login_script))
+                    logins.append(login_run(base, arbiter, args, scripted.login))
                 load_login = load_average()
             argon2_after = argon2_cpu_per_verify(args.argon2_samples)
     except subprocess.CalledProcessError as exc:
@@ -258,7 +234,8 @@ def report(
     print(
         f"Argon2 {argon2_before['params']}: CPU per verify {argon2_before['cpu_s'] * 1000:.0f} ms "
         f"before, {argon2_after['cpu_s'] * 1000:.0f} ms after the load "
-        f"(wall {argon2_before['wall_s'] * 1000:.0f} ms); ceiling {cores} cores / "
+        f"(wall {argon2_before['wall_s'] * 1000:.0f} ms); ceiling {cores} usable cores "
+        f"(CPU affinity; {os.cpu_count()} on the machine) / "
         f"{cpu_per_verify * 1000:.0f} ms = {ceiling:.2f} logins/s"
     )
     print(
@@ -266,24 +243,7 @@ def report(
         f"{args.rounds} interleaved round(s) with hello, median [min-max]; {args.workers} "
         f"workers; load average {load_me}"
     )
-    print(
-        f"{'target':<8} {'req/s':>22} {'p99 ms':>18} {'CPU us/req':>18} {'non-2xx':>8}  "
-        "worker CPU split per round"
-    )
-    for name, row in me.items():
-        lo, hi = row["requests_per_s_range"]
-        plo, phi = row["p99_ms_range"]
-        clo, chi = row["cpu_us_per_req_range"]
-        split = " | ".join(
-            "/".join(f"{share:.0%}" for share in shares)
-            for shares in row["rounds_worker_cpu_share"]
-        )
-        print(
-            f"{name:<8} {row['requests_per_s_median']:>8.0f} [{lo:.0f}-{hi:.0f}]"
-            f" {row['p99_ms_median']:>6.1f} [{plo:.0f}-{phi:.0f}]"
-            f" {row['cpu_us_per_req_median']:>6.0f} [{clo:.0f}-{chi:.0f}]"
-            f" {row['non_2xx']:>8}  {split}  {row['socket_errors']}"
-        )
+    print_table(me)
     print(
         f"login: wrk -t{args.wrk_threads} -c{args.login_connections} -d{args.login_duration}s "
         f"x {len(login['all_rounds'])} round(s); load average {load_login}"
@@ -325,7 +285,13 @@ def report(
         "auth",
         {
             "settings": vars(args),
-            "argon2": {"before": argon2_before, "after": argon2_after, "ceiling": ceiling},
+            # cores: what the ceiling divides by (the top-level "cpus" is os.cpu_count()).
+            "argon2": {
+                "before": argon2_before,
+                "after": argon2_after,
+                "ceiling": ceiling,
+                "cores": cores,
+            },
             "me": me,
             "login": login,
             "ratios": ratios,

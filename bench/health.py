@@ -25,7 +25,6 @@ import argparse
 import os
 import subprocess
 import sys
-import time
 
 from harness.results import busy_warning, load_average, write_results
 from harness.stack import (
@@ -37,7 +36,15 @@ from harness.stack import (
     scratch,
     wait_ok,
 )
-from harness.wrk import measure, median_run, noise_verdict, require_wrk, round_ratios, run_wrk
+from harness.wrk import (
+    Target,
+    interleaved_rounds,
+    median_run,
+    noise_verdict,
+    print_table,
+    require_wrk,
+    round_ratios,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,23 +73,21 @@ def main(argv: list[str] | None = None) -> int:
                 gunicorn("bench.hello_app:app", free_port(), env, workdir / "hello.log") as hello,
                 gunicorn("wsgi:app", free_port(), env, workdir / "irisvue.log") as irisvue,
             ):
-                targets = {
-                    "hello": (hello[0] + "/", hello[1]),
-                    "health": (irisvue[0] + "/health", irisvue[1]),
-                    "ready": (irisvue[0] + "/health/ready", irisvue[1]),
+                targets: dict[str, Target] = {
+                    "hello": (hello[0] + "/", hello[1], None),
+                    "health": (irisvue[0] + "/health", irisvue[1], None),
+                    "ready": (irisvue[0] + "/health/ready", irisvue[1], None),
                 }
-                for url, _ in targets.values():
+                for url, _, _ in targets.values():
                     wait_ok(url)
-                for url, _ in targets.values():
-                    run_wrk(url, args.warmup, args.connections, args.wrk_threads)
-                # Interleaved rounds: drift in the machine's load hits every target alike.
-                runs: dict[str, list[dict]] = {name: [] for name in targets}
-                for _ in range(args.rounds):
-                    for name, (url, arbiter) in targets.items():
-                        runs[name].append(
-                            measure(url, arbiter, args.duration, args.connections, args.wrk_threads)
-                        )
-                        time.sleep(1)
+                runs = interleaved_rounds(
+                    targets,
+                    args.rounds,
+                    args.duration,
+                    args.connections,
+                    args.wrk_threads,
+                    warmup=args.warmup,
+                )
                 results = {name: median_run(rows) for name, rows in runs.items()}
     except subprocess.CalledProcessError as exc:
         return command_failed(exc)
@@ -113,24 +118,7 @@ def report(
         f"(after {args.warmup}s warm-up), {args.rounds} interleaved round(s), median [min-max]; "
         f"gunicorn.conf.py with {args.workers} workers, {os.cpu_count()} CPUs"
     )
-    print(
-        f"{'target':<8} {'req/s':>22} {'p99 ms':>18} {'CPU us/req':>18} {'non-2xx':>8}  "
-        "worker CPU split per round"
-    )
-    for name, row in results.items():
-        lo, hi = row["requests_per_s_range"]
-        plo, phi = row["p99_ms_range"]
-        clo, chi = row["cpu_us_per_req_range"]
-        split = " | ".join(
-            "/".join(f"{share:.0%}" for share in shares)
-            for shares in row["rounds_worker_cpu_share"]
-        )
-        print(
-            f"{name:<8} {row['requests_per_s_median']:>8.0f} [{lo:.0f}-{hi:.0f}]"
-            f" {row['p99_ms_median']:>6.1f} [{plo:.0f}-{phi:.0f}]"
-            f" {row['cpu_us_per_req_median']:>6.0f} [{clo:.0f}-{chi:.0f}]"
-            f" {row['non_2xx']:>8}  {split}  {row['socket_errors']}"
-        )
+    print_table(results)
     for name, value in per_round.items():
         lo, hi = value["range"]
         print(f"{name}: {value['median']:.2f} [{lo:.2f}-{hi:.2f}]")

@@ -27,7 +27,6 @@ diagnostic, not budgets); README "Where the time goes" quotes its output.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import statistics
@@ -39,7 +38,7 @@ from pathlib import Path
 
 from harness import ROOT
 from harness.argon import argon2_cpu_per_verify
-from harness.client import API, expect, http_json
+from harness.client import API
 from harness.procfs import children
 from harness.results import load_average, write_results
 from harness.stack import (
@@ -53,8 +52,8 @@ from harness.stack import (
     wait_ok,
     wait_workers,
 )
-from harness.users import register
-from harness.wrk import lua_script, measure, require_wrk, run_wrk
+from harness.users import scripted_account
+from harness.wrk import measure, require_wrk, run_wrk
 
 # (layer, regex on "function (file)" of a frame). The innermost matching frame of
 # a sample decides; the generic layers count only when no specific one matched.
@@ -192,16 +191,8 @@ def main(argv: list[str] | None = None) -> int:
                 base, arbiter = irisvue
                 wait_ok(hello[0] + "/")
                 wait_workers(arbiter, args.workers, base + "/health")
-                account = register(base, "profile")
-                bearer = {"Authorization": f"Bearer {account['access']}"}
-                expect(*http_json("GET", f"{base}{API}/auth/me", None, bearer), 200, "GET /me")
-                me = lua_script(workdir / "me.lua", "GET", None, bearer)
-                login = lua_script(
-                    workdir / "login.lua",
-                    "POST",
-                    json.dumps({"email": account["email"], "password": account["password"]}),
-                    {"Content-Type": "application/json"},
-                )
+                scripted = scripted_account(base, workdir, "profile")
+                me, login = scripted.me, scripted.login
                 targets = {
                     "hello": (hello[0] + "/", hello[1], None, args.connections),
                     "health": (base + "/health", arbiter, None, args.connections),

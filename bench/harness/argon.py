@@ -1,4 +1,5 @@
-"""The Argon2 ceiling's input: CPU time of one verify with the app's parameters."""
+"""The Argon2 ceiling's inputs: CPU time of one verify with the app's parameters, and the
+cores it is divided by (ceiling = usable cores / CPU s per verify)."""
 
 from __future__ import annotations
 
@@ -35,3 +36,13 @@ def argon2_cpu_per_verify(samples: int) -> dict[str, Any]:
         "cpu_s": statistics.median(cpu),
         "wall_s": statistics.median(wall),
     }
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, as the gunicorn it starts
+    inherits it): what the login ceiling divides by. os.cpu_count() counts the machine's
+    cores, more than these under taskset or a cpuset."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:
+        return os.cpu_count() or 1

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .client import API, expect, http_json
 from .stack import sql
+from .wrk import lua_script
 
 CONSENT_TYPES = ("biometric_capture", "marketing")
 
@@ -24,6 +28,33 @@ def register(base: str, prefix: str = "bench") -> dict[str, Any]:
         "access": pair["access_token"],
         "refresh": pair["refresh_token"],
     }
+
+
+@dataclass(frozen=True)
+class ScriptedAccount:
+    """A fresh account and the wrk scripts that load the server as it."""
+
+    account: dict[str, Any]  # see `register`
+    bearer: dict[str, str]  # its Authorization header
+    me: Path  # wrk script: GET with that header
+    login: Path  # wrk script: POST of its email and password as JSON
+
+
+def scripted_account(base: str, workdir: Path, prefix: str = "bench") -> ScriptedAccount:
+    """A fresh account (`register`) whose access token GET /auth/me accepts, and the wrk
+    scripts for /me and login written in `workdir` (me.lua, login.lua)."""
+    account = register(base, prefix)
+    bearer = {"Authorization": f"Bearer {account['access']}"}
+    expect(*http_json("GET", f"{base}{API}/auth/me", None, bearer), 200, "GET /me")
+    credentials = json.dumps({"email": account["email"], "password": account["password"]})
+    return ScriptedAccount(
+        account=account,
+        bearer=bearer,
+        me=lua_script(workdir / "me.lua", "GET", None, bearer),
+        login=lua_script(
+            workdir / "login.lua", "POST", credentials, {"Content-Type": "application/json"}
+        ),
+    )
 
 
 def consent_versions(base: str) -> dict[str, int]:

@@ -1,5 +1,6 @@
 """wrk (Debian: `apt-get install -y wrk`): one fixed request at a fixed concurrency, its
-figures, and the server's CPU time per request read from /proc around the run."""
+figures, and the server's CPU time per request read from /proc around the run; interleaved
+rounds of several targets and their table."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +95,58 @@ def measure(
     row["worker_cpu_s"] = {str(pid): round(cpu, 3) for pid, cpu in spent.items()}
     row["worker_cpu_share"] = sorted((cpu / total for cpu in spent.values()), reverse=True)
     return row
+
+
+# A target of interleaved rounds: its URL, the gunicorn arbiter serving it (whose
+# process tree's CPU is read) and the wrk script sending its request (None: a plain GET).
+Target = tuple[str, int, Path | None]
+
+
+def interleaved_rounds(
+    targets: dict[str, Target],
+    rounds: int,
+    seconds: int,
+    connections: int,
+    threads: int,
+    *,
+    warmup: int,
+    pause: float = 1.0,
+) -> dict[str, list[dict]]:
+    """`warmup` seconds of wrk on each target, then `rounds` rounds of `measure`, each
+    round every target back to back in order (drift in the machine's load hits every
+    target alike), `pause` seconds after each run; target name -> one row per round."""
+    for url, _, script in targets.values():
+        run_wrk(url, warmup, connections, threads, script=script)
+    runs: dict[str, list[dict]] = {name: [] for name in targets}
+    for _ in range(rounds):
+        for name, (url, arbiter, script) in targets.items():
+            runs[name].append(measure(url, arbiter, seconds, connections, threads, script=script))
+            time.sleep(pause)
+    return runs
+
+
+def print_table(results: dict[str, dict], width: int = 8) -> None:
+    """One line per target of `median_run` summaries: req/s, p99 and server CPU per
+    request as median [min-max], the median round's non-2xx count, each round's worker
+    CPU split ("51%/49% | 50%/50%") and the median round's socket errors."""
+    print(
+        f"{'target':<{width}} {'req/s':>22} {'p99 ms':>18} {'CPU us/req':>18} {'non-2xx':>8}  "
+        "worker CPU split per round"
+    )
+    for name, row in results.items():
+        lo, hi = row["requests_per_s_range"]
+        plo, phi = row["p99_ms_range"]
+        clo, chi = row["cpu_us_per_req_range"]
+        split = " | ".join(
+            "/".join(f"{share:.0%}" for share in shares)
+            for shares in row["rounds_worker_cpu_share"]
+        )
+        print(
+            f"{name:<{width}} {row['requests_per_s_median']:>8.0f} [{lo:.0f}-{hi:.0f}]"
+            f" {row['p99_ms_median']:>6.1f} [{plo:.0f}-{phi:.0f}]"
+            f" {row['cpu_us_per_req_median']:>6.0f} [{clo:.0f}-{chi:.0f}]"
+            f" {row['non_2xx']:>8}  {split}  {row['socket_errors']}"
+        )
 
 
 def median_run(rows: list[dict]) -> dict:
