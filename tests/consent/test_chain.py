@@ -180,15 +180,6 @@ def test_deleting_the_user_cascades_only_during_an_erasure(app, chain):
         db.session.rollback()
 
 
-@pytest.mark.usefixtures("chain")
-def test_erasure_does_not_allow_updates(app):
-    with app.app_context():
-        db.session.execute(text("SET LOCAL irisvue.erasure = 'on'"))
-        with pytest.raises(DBAPIError, match="UPDATE refused"):
-            db.session.execute(text("UPDATE consent_records SET granted = true"))
-        db.session.rollback()
-
-
 def _erasure_request(user: User) -> PrivacyRequest:
     now = utcnow()
     return PrivacyRequest(
