@@ -15,9 +15,9 @@ from irisvue.extensions import db
 from irisvue.models import ConsentRecord, PrivacyRequest, User
 from irisvue.models.base import utcnow
 from tests.support.consent import CONSENTS, record, verification
+from tests.support.ledger import tamper
 
 HISTORY = CONSENTS + "history"
-TRIGGER = "consent_records_append_only"
 
 
 @pytest.fixture
@@ -42,15 +42,6 @@ def _verify_cli(app, user):
     return app.test_cli_runner().invoke(args=["consent", "verify", str(user.id)])
 
 
-def _tamper(app, sql: str, **params) -> None:
-    """What an attacker with database access would do: bypass the trigger and edit."""
-    with app.app_context():
-        db.session.execute(text(f"ALTER TABLE consent_records DISABLE TRIGGER {TRIGGER}"))
-        db.session.execute(text(sql), params)
-        db.session.execute(text(f"ALTER TABLE consent_records ENABLE TRIGGER {TRIGGER}"))
-        db.session.commit()
-
-
 def test_an_untouched_chain_verifies(app, client, chain):
     user, headers = chain
     report = _verify_api(client, headers)
@@ -70,7 +61,7 @@ def test_an_untouched_chain_verifies(app, client, chain):
 
 def test_an_edited_record_breaks_the_chain(app, client, chain):
     user, headers = chain
-    _tamper(
+    tamper(
         app, "UPDATE consent_records SET granted = false WHERE user_id = :u AND seq = 2", u=user.id
     )
 
@@ -96,7 +87,7 @@ def test_a_rehashed_edit_still_breaks_the_next_link(app, client, chain):
         forged.granted = False
         new_hash = compute_hash(forged, current_keys()[1][forged.key_id])
         db.session.rollback()
-    _tamper(
+    tamper(
         app,
         "UPDATE consent_records SET granted = false, record_hash = :h "
         "WHERE user_id = :u AND seq = 3",
@@ -114,7 +105,7 @@ def test_a_rehashed_edit_still_breaks_the_next_link(app, client, chain):
 
 def test_a_removed_record_breaks_the_chain(app, client, chain):
     user, headers = chain
-    _tamper(app, "DELETE FROM consent_records WHERE user_id = :u AND seq = 2", u=user.id)
+    tamper(app, "DELETE FROM consent_records WHERE user_id = :u AND seq = 2", u=user.id)
     report = _verify_api(client, headers)
     assert (report["intact"], report["broken_at_seq"], report["reason"]) == (False, 3, "seq_gap")
     assert _verify_cli(app, user).exit_code == 1
