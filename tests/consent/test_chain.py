@@ -14,7 +14,7 @@ from irisvue.consent.keys import current_keys
 from irisvue.extensions import db
 from irisvue.models import ConsentRecord, PrivacyRequest, User
 from irisvue.models.base import utcnow
-from tests.support.consent import CONSENTS, record, verification
+from tests.support.consent import CONSENTS, cli_verification, record, verification
 from tests.support.ledger import tamper
 
 HISTORY = CONSENTS + "history"
@@ -38,10 +38,6 @@ def _verify_api(client, headers) -> dict:
     return verification(client, headers, limit=1)  # one record per page: still the whole chain
 
 
-def _verify_cli(app, user):
-    return app.test_cli_runner().invoke(args=["consent", "verify", str(user.id)])
-
-
 def test_an_untouched_chain_verifies(app, client, chain):
     user, headers = chain
     report = _verify_api(client, headers)
@@ -54,7 +50,7 @@ def test_an_untouched_chain_verifies(app, client, chain):
         "broken_record_id": None,
         "reason": None,
     }
-    result = _verify_cli(app, user)
+    result = cli_verification(app, user.id)
     assert result.exit_code == 0, result.output
     assert "intact: 4 record(s)" in result.output
 
@@ -71,7 +67,7 @@ def test_an_edited_record_breaks_the_chain(app, client, chain):
         2,
         "hash_mismatch",
     )
-    result = _verify_cli(app, user)
+    result = cli_verification(app, user.id)
     assert result.exit_code == 1
     assert "BROKEN at seq 2" in result.output
     assert "hash_mismatch" in result.output
@@ -108,12 +104,11 @@ def test_a_removed_record_breaks_the_chain(app, client, chain):
     tamper(app, "DELETE FROM consent_records WHERE user_id = :u AND seq = 2", u=user.id)
     report = _verify_api(client, headers)
     assert (report["intact"], report["broken_at_seq"], report["reason"]) == (False, 3, "seq_gap")
-    assert _verify_cli(app, user).exit_code == 1
+    assert cli_verification(app, user.id).exit_code == 1
 
 
 def test_verify_cli_rejects_a_malformed_user_id(app):
-    result = app.test_cli_runner().invoke(args=["consent", "verify", "not-a-uuid"])
-    assert result.exit_code == 2
+    assert cli_verification(app, "not-a-uuid").exit_code == 2
 
 
 @pytest.mark.parametrize(
