@@ -153,10 +153,19 @@ def test_token_errors_are_not_cached(client):
     assert response.headers["Cache-Control"] == "no-store"
 
 
-def test_revocation_holds_while_redis_is_down(own_redis, register):
+def test_redis_is_not_in_the_revocation_path(own_redis, register):
+    """Revocation is decided by the database alone: with the app's Redis stopped, a
+    session revoked before or during the outage stays refused and a live one keeps
+    working (access and refresh), and Redis coming back empty revives nothing."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
     from irisvue import create_app
+    from irisvue.clients import REDIS_EXTENSION
 
     app = create_app()
+    redis = app.extensions[REDIS_EXTENSION]
+    # The app's Redis is the one this test stops, not the suite's.
+    assert redis.connection_pool.connection_kwargs["port"] == own_redis.port
     client = app.test_client()
     email = register(client)["user"]["email"]
     a, b, c = (
@@ -168,11 +177,18 @@ def test_revocation_holds_while_redis_is_down(own_redis, register):
     )
     assert client.post("/api/v1/auth/logout", headers=bearer(a["access_token"])).status_code == 204
     # Nothing about sessions is kept in Redis: the database alone decides.
-    assert not app.extensions["irisvue.redis"].keys("*session*")
+    assert not redis.keys("*session*")
 
     own_redis.stop()
+    # Unreachable: a token check that needed Redis would fail (or fail open) from here.
+    with pytest.raises(RedisConnectionError):
+        redis.ping()
     _problem(client.get(ME, headers=bearer(a["access_token"])), "token_revoked")
     _problem(client.post(REFRESH, headers=bearer(a["refresh_token"])), "token_revoked")
+    assert client.get(ME, headers=bearer(c["access_token"])).status_code == 200
+    refreshed = client.post(REFRESH, headers=bearer(c["refresh_token"]))
+    assert refreshed.status_code == 200, refreshed.get_json()
+    c = refreshed.get_json()
     assert client.get(ME, headers=bearer(c["access_token"])).status_code == 200
     # Revoked while Redis is down: only the database knows.
     sid_b = _claims(b["access_token"])["sid"]
@@ -182,6 +198,7 @@ def test_revocation_holds_while_redis_is_down(own_redis, register):
     _problem(client.post(REFRESH, headers=bearer(b["refresh_token"])), "token_revoked")
 
     own_redis.start()  # back, and empty
+    assert redis.ping()
     _problem(client.get(ME, headers=bearer(b["access_token"])), "token_revoked")
     _problem(client.get(ME, headers=bearer(a["access_token"])), "token_revoked")
     assert client.get(ME, headers=bearer(c["access_token"])).status_code == 200

@@ -14,10 +14,10 @@ from irisvue.consent.keys import current_keys
 from irisvue.extensions import db
 from irisvue.models import ConsentRecord, PrivacyRequest, User
 from irisvue.models.base import utcnow
-from tests.support.consent import CONSENTS, record, verification
+from tests.support.consent import CONSENTS, cli_verification, record, verification
+from tests.support.ledger import tamper
 
 HISTORY = CONSENTS + "history"
-TRIGGER = "consent_records_append_only"
 
 
 @pytest.fixture
@@ -38,19 +38,6 @@ def _verify_api(client, headers) -> dict:
     return verification(client, headers, limit=1)  # one record per page: still the whole chain
 
 
-def _verify_cli(app, user):
-    return app.test_cli_runner().invoke(args=["consent", "verify", str(user.id)])
-
-
-def _tamper(app, sql: str, **params) -> None:
-    """What an attacker with database access would do: bypass the trigger and edit."""
-    with app.app_context():
-        db.session.execute(text(f"ALTER TABLE consent_records DISABLE TRIGGER {TRIGGER}"))
-        db.session.execute(text(sql), params)
-        db.session.execute(text(f"ALTER TABLE consent_records ENABLE TRIGGER {TRIGGER}"))
-        db.session.commit()
-
-
 def test_an_untouched_chain_verifies(app, client, chain):
     user, headers = chain
     report = _verify_api(client, headers)
@@ -63,14 +50,14 @@ def test_an_untouched_chain_verifies(app, client, chain):
         "broken_record_id": None,
         "reason": None,
     }
-    result = _verify_cli(app, user)
+    result = cli_verification(app, user.id)
     assert result.exit_code == 0, result.output
     assert "intact: 4 record(s)" in result.output
 
 
 def test_an_edited_record_breaks_the_chain(app, client, chain):
     user, headers = chain
-    _tamper(
+    tamper(
         app, "UPDATE consent_records SET granted = false WHERE user_id = :u AND seq = 2", u=user.id
     )
 
@@ -80,7 +67,7 @@ def test_an_edited_record_breaks_the_chain(app, client, chain):
         2,
         "hash_mismatch",
     )
-    result = _verify_cli(app, user)
+    result = cli_verification(app, user.id)
     assert result.exit_code == 1
     assert "BROKEN at seq 2" in result.output
     assert "hash_mismatch" in result.output
@@ -96,7 +83,7 @@ def test_a_rehashed_edit_still_breaks_the_next_link(app, client, chain):
         forged.granted = False
         new_hash = compute_hash(forged, current_keys()[1][forged.key_id])
         db.session.rollback()
-    _tamper(
+    tamper(
         app,
         "UPDATE consent_records SET granted = false, record_hash = :h "
         "WHERE user_id = :u AND seq = 3",
@@ -114,15 +101,14 @@ def test_a_rehashed_edit_still_breaks_the_next_link(app, client, chain):
 
 def test_a_removed_record_breaks_the_chain(app, client, chain):
     user, headers = chain
-    _tamper(app, "DELETE FROM consent_records WHERE user_id = :u AND seq = 2", u=user.id)
+    tamper(app, "DELETE FROM consent_records WHERE user_id = :u AND seq = 2", u=user.id)
     report = _verify_api(client, headers)
     assert (report["intact"], report["broken_at_seq"], report["reason"]) == (False, 3, "seq_gap")
-    assert _verify_cli(app, user).exit_code == 1
+    assert cli_verification(app, user.id).exit_code == 1
 
 
 def test_verify_cli_rejects_a_malformed_user_id(app):
-    result = app.test_cli_runner().invoke(args=["consent", "verify", "not-a-uuid"])
-    assert result.exit_code == 2
+    assert cli_verification(app, "not-a-uuid").exit_code == 2
 
 
 @pytest.mark.parametrize(
@@ -177,15 +163,6 @@ def test_deleting_the_user_cascades_only_during_an_erasure(app, chain):
         db.session.commit()
         with pytest.raises(DBAPIError, match="append-only"):
             db.session.execute(delete(ConsentRecord).where(ConsentRecord.user_id == other.id))
-        db.session.rollback()
-
-
-@pytest.mark.usefixtures("chain")
-def test_erasure_does_not_allow_updates(app):
-    with app.app_context():
-        db.session.execute(text("SET LOCAL irisvue.erasure = 'on'"))
-        with pytest.raises(DBAPIError, match="UPDATE refused"):
-            db.session.execute(text("UPDATE consent_records SET granted = true"))
         db.session.rollback()
 
 

@@ -19,7 +19,7 @@ from irisvue.consent.services import has_live_consent
 from irisvue.extensions import db
 from irisvue.models import ConsentHead, ConsentRecord, PrivacyRequest
 from irisvue.models.base import utcnow
-from tests.support.consent import record, verification
+from tests.support.consent import cli_verification, record, verification
 from tests.support.ledger import app_role_engine, tamper
 
 
@@ -35,10 +35,6 @@ def chain(client, member):
     ]:
         assert record(client, headers, consent_type, granted=granted).status_code in (201, 202)
     return user, headers
-
-
-def _cli(app, user):
-    return app.test_cli_runner().invoke(args=["consent", "verify", str(user.id)])
 
 
 def test_new_records_are_keyed_and_anchored(app, client, chain):
@@ -64,7 +60,7 @@ def test_deleting_the_newest_record_is_detected(app, client, chain):
         "head_mismatch",
         4,
     )
-    result = _cli(app, user)
+    result = cli_verification(app, user.id)
     assert result.exit_code == 1 and "head_mismatch" in result.output
 
 
@@ -147,7 +143,7 @@ def test_a_full_unkeyed_rewrite_is_detected(app, client, chain, head):
         tamper(app, "DELETE FROM consent_heads WHERE user_id = :u", u=user.id)
     report = verification(client, headers)
     assert (report["intact"], report["reason"]) == (False, "head_mismatch")
-    assert _cli(app, user).exit_code == 1
+    assert cli_verification(app, user.id).exit_code == 1
 
 
 def test_a_rewrite_keeping_the_newest_record_is_detected(app, client, chain):

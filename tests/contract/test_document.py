@@ -6,17 +6,9 @@ import re
 
 from openapi_spec_validator import validate
 
-from tests.support.openapi import SPEC
+from tests.support.openapi import OPERATIONS, SPEC
 
-METHODS = {"get", "post", "put", "patch", "delete"}
 CAMEL = re.compile(r"^[a-z][a-zA-Z0-9]+$")
-
-
-def _operations():
-    for path, item in SPEC["paths"].items():
-        for method, operation in item.items():
-            if method in METHODS:
-                yield path, method, operation
 
 
 def test_the_document_validates():
@@ -24,13 +16,13 @@ def test_the_document_validates():
 
 
 def test_every_operation_has_a_unique_camel_case_operation_id():
-    ids = [operation.get("operationId") for _, _, operation in _operations()]
+    ids = [op.spec.get("operationId") for op in OPERATIONS]
     assert all(isinstance(i, str) and CAMEL.match(i) for i in ids), ids
     assert len(ids) == len(set(ids))
 
 
 def test_path_parameters_are_named_for_what_they_are():
-    names = {p for path, _, _ in _operations() for p in re.findall(r"{(\w+)}", path)}
+    names = {p for op in OPERATIONS for p in re.findall(r"{(\w+)}", op.path)}
     assert names == {
         "session_id",
         "capture_id",

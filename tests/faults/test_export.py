@@ -1,4 +1,5 @@
-"""The object store goes away during an export: the job fails visibly and offers nothing."""
+"""The object store goes away during an export: the job fails visibly and offers nothing,
+and a download the store drops answers 503."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import threading
 import time
 import uuid
 
+import pytest
 from rq.registry import ScheduledJobRegistry
 
 from irisvue import create_app
@@ -44,6 +46,39 @@ class CuttingProxy(TcpProxy):
                     if self.sent >= self.limit:
                         threading.Thread(target=self.cut, daemon=True).start()
                         return
+        for sock in (source, sink):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+class FirstReadDropper(TcpProxy):
+    """Lets the headers of the store's answer to a GET naming `marker` through, then
+    drops that connection: the object opens, and the store is gone at its first read."""
+
+    def __init__(self, upstream: str, marker: bytes) -> None:
+        self.marker = marker
+        self.dropped: list[bytes] = []  # status lines let through before a drop
+        self._asking: set[socket.socket] = set()  # client sides that sent such a GET
+        super().__init__(upstream)
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            to_store = sink.getpeername()[1] == self.upstream[1]
+            head = b""
+            while data := source.recv(65536):
+                if to_store:
+                    request_line = data.split(b"\r\n", 1)[0]
+                    if request_line.startswith(b"GET ") and self.marker in request_line:
+                        self._asking.add(source)
+                elif sink in self._asking:
+                    head += data
+                    if b"\r\n\r\n" not in head:
+                        continue
+                    headers = head.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
+                    sink.sendall(headers)  # not one byte of the body
+                    self.dropped.append(headers.split(b"\r\n", 1)[0])
+                    break
+                sink.sendall(data)
         for sock in (source, sink):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
@@ -135,3 +170,33 @@ def test_redis_down_at_request_time_export_runs_after_relay(
     finally:
         redis_server.stop()
         reset_state(app)
+
+
+@pytest.mark.slow
+def test_storage_dropped_at_the_first_read_of_a_download_is_503(
+    app, client, signed_in, run_jobs, monkeypatch, stack
+):
+    _, headers = signed_in()
+    created = client.post(EXPORT, headers=headers)
+    assert created.status_code == 202, created.get_json()
+    job_id = created.get_json()["id"]
+    run_jobs()
+    job = client.get(f"/api/v1/jobs/{job_id}", headers=headers).get_json()
+    assert job["status"] == "finished", job
+    link = job["result"]["download_url"]
+
+    proxy = FirstReadDropper(stack.s3_endpoint, marker=f"/exports/{job_id}.zip".encode())
+    try:
+        monkeypatch.setenv("S3_ENDPOINT", proxy.endpoint)
+        own = create_app()
+        own.config["TESTING"] = True
+        response = own.test_client().get(link)
+    finally:
+        proxy.cut()
+    # The GET was answered 200 and opened: the store went at the first read.
+    assert proxy.dropped == [b"HTTP/1.1 200 OK"]
+    assert (response.status_code, response.mimetype) == (503, "application/problem+json")
+    assert response.get_json()["code"] == "storage_unavailable"
+    # The archive itself is whole: the same link works on the store reached directly.
+    whole = app.test_client().get(link)
+    assert (whole.status_code, whole.data[:2]) == (200, b"PK")

@@ -19,6 +19,7 @@ from irisvue.jobs import outbox
 from irisvue.jobs.dispatch import run_burst_worker
 from irisvue.models import Job
 from tests.support.faults import row_counts
+from tests.support.jobs import pending_job
 from tests.support.stack import reset_state, start_redis
 
 pytestmark = pytest.mark.slow
@@ -146,10 +147,8 @@ def test_redis_down_job_streams_stay_capped_per_user_and_per_worker(redis_app):
     alice, bob = create_user(app), create_user(app)
     streams = {}
     for user in (alice, bob):
-        with app.app_context():
-            job = outbox.submit("privacy.export", user_id=user.id, args={})
-            outbox.commit()
-            streams[user.id] = (f"/api/v1/jobs/{job.id}/events", session_headers(app, user))
+        job_id = pending_job(app, user.id, "privacy.export")
+        streams[user.id] = (f"/api/v1/jobs/{job_id}/events", session_headers(app, user))
     server.stop()
 
     def open_stream(user):

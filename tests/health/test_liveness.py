@@ -1,3 +1,5 @@
+from openapi_schema_validator import OAS30Validator
+
 from tests.support.metrics import requests_total, scrape
 
 
@@ -43,6 +45,23 @@ def test_the_probe_answers_below_flask_exactly_as_the_view_would(app, client):
             assert len(fast.get_data()) == (
                 0 if method == "HEAD" else int(fast.headers["Content-Length"])
             )
+
+
+def test_the_probe_answers_what_the_openapi_document_promises(app, client):
+    """The view and the probe share one constant, so comparing them proves nothing
+    about the contract: the probe's own answer is checked against the served document."""
+    entered = []
+    app.before_request(lambda: entered.append(1) and None)
+    document = client.get("/api/openapi.json").get_json()
+    entered.clear()
+
+    for path in ("/", "/health"):
+        probed = client.get(path)
+        assert (probed.status_code, entered) == (200, []), path  # the probe answered
+        documented = document["paths"][path]["get"]["responses"]["200"]["content"]
+        # A $ref resolves against the root it sits in: give the schema the components.
+        schema = {**documented[probed.mimetype]["schema"], "components": document["components"]}
+        OAS30Validator(schema).validate(probed.get_json())
 
 
 def test_the_probe_sets_the_request_id_and_counts_the_request(client):

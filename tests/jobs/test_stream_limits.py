@@ -18,20 +18,15 @@ import pytest
 
 from irisvue.config import ConfigError, from_env
 from irisvue.extensions import db
-from irisvue.jobs import outbox
 from irisvue.jobs.streams import LEASE_KEY
 from irisvue.models import Job
+from tests.support.jobs import pending_job
 from tests.support.servers import ROOT, http_get
 
 EVENTS = "/api/v1/jobs/{}/events"
-
-
-def _pending_job(app, user) -> str:
-    """A job row no worker will ever run: its stream stays open."""
-    with app.app_context():
-        job = outbox.submit("test.progress", user_id=user.id, args={"n": 1})
-        outbox.commit()
-        return str(job.id)
+# A test-only kind: its stored result is sent as it is (an export's link is minted
+# afresh), so the result planted after a revocation below is what a leak would show.
+PROGRESS = "test.progress"
 
 
 class _Stream:
@@ -69,7 +64,7 @@ def test_streams_are_capped_and_end_when_their_session_is_revoked(
 ):
     alice, bob = make_user(), make_user()
     alice_headers, bob_headers = auth_headers(alice), auth_headers(bob)
-    alice_job, bob_job = _pending_job(app, alice), _pending_job(app, bob)
+    alice_job, bob_job = (pending_job(app, user.id, PROGRESS) for user in (alice, bob))
     # 6 threads: at most 3 streams in the one worker; 2 per user.
     server = live_server(
         WEB_CONCURRENCY="1",
@@ -146,7 +141,7 @@ def test_the_per_user_cap_holds_across_processes(make_app, make_user, auth_heade
     first, second = make_app(), make_app()
     user = make_user()
     headers = auth_headers(user)
-    job_id = _pending_job(first, user)
+    job_id = pending_job(first, user.id, PROGRESS)
     held = [_open(first.test_client(), job_id, headers) for _ in range(2)]
     assert [response.status_code for response in held] == [200, 200]
     refused = _open(second.test_client(), job_id, headers)

@@ -1,9 +1,11 @@
-"""Recording consent through the API."""
+"""Recording consent through the API, and checking the ledger (API and CLI)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from click.testing import Result
+from flask import Flask
 from flask.testing import FlaskClient
 
 CONSENTS = "/api/v1/consents/"
@@ -36,6 +38,11 @@ def verification(client: FlaskClient, headers: dict[str, str], **query: Any) -> 
     )
     assert response.status_code == 200
     return response.get_json()["verification"]
+
+
+def cli_verification(app: Flask, user_id: object) -> Result:
+    """`flask consent verify <user_id>`: the operator's ledger check of one user."""
+    return app.test_cli_runner().invoke(args=["consent", "verify", str(user_id)])
 
 
 def grant_biometric_consent(client: FlaskClient, headers: dict[str, str]) -> None:

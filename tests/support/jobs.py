@@ -1,14 +1,19 @@
-"""What RQ keeps in Redis: job hashes, every stored byte, abandoned-job recovery."""
+"""What RQ keeps in Redis: job hashes, every stored byte, abandoned-job recovery;
+and jobs that stay pending."""
 
 from __future__ import annotations
 
 import time
+import uuid
 import zlib
 
+from flask import Flask
 from redis import Redis
 from rq import Queue
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
+
+from irisvue.jobs import outbox
 
 
 def rq_job_hash(redis: Redis, job_id: str) -> dict[str, bytes]:
@@ -70,3 +75,13 @@ def requeue_abandoned(redis_url: str, queue_name: str, job_id: object) -> None:
         scheduled.requeue(str(job_id))
     finally:
         redis.close()
+
+
+def pending_job(app: Flask, user_id: uuid.UUID, kind: str) -> str:
+    """The id of a `kind` job of the user, submitted through the outbox (so handed to
+    RQ while Redis is up) and never run, since no worker runs in the caller's test:
+    it stays queued, and a stream of its events stays open."""
+    with app.app_context():
+        job = outbox.submit(kind, user_id=user_id)
+        outbox.commit()
+        return str(job.id)
