@@ -105,7 +105,8 @@ def _serializer(issued_at: int | None = None) -> URLSafeTimedSerializer:
 
 
 def _binding(user_id: uuid.UUID, key: UserKey | None) -> str:
-    """An HMAC over what voids the user's links (see the module docstring); "" if none.
+    """An HMAC over what voids the user's links (see the module docstring); "" for a
+    missing or disabled account, which no link is accepted with (`_check_token`).
     `key`: the user's key row (`keys.find_user_key`), which the caller reads once."""
     user = db.session.get(User, user_id)
     if user is None or not user.is_active:
@@ -166,11 +167,15 @@ def _check_token(job_id: uuid.UUID, token: str) -> tuple[Job | None, UserKey | N
         raise invalid from None
     if not isinstance(signed, list) or len(signed) != 2 or signed[0] != str(job_id):
         raise invalid
+    if not isinstance(signed[1], str) or not signed[1]:
+        # Minted for a missing or disabled account: it binds nothing, and would
+        # match that account's binding for as long as it stays disabled.
+        raise invalid
     job = db.session.get(Job, job_id)
     if job is None or job.user_id is None:
         return job, None
     key_row = keys.find_user_key(job.user_id)
-    if not hmac.compare_digest(str(signed[1]), _binding(job.user_id, key_row)):
+    if not hmac.compare_digest(signed[1], _binding(job.user_id, key_row)):
         raise APIError(
             401,
             "token_revoked",
