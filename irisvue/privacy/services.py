@@ -229,13 +229,10 @@ def _revoke_apple(request: PrivacyRequest, user_id: uuid.UUID) -> None:
     """Revoke the user's Apple tokens once (a re-run keeps the first outcome); never raises."""
     if "apple_revoked" in (request.counts or {}):
         return
-    request_id = request.id
-    outcome = revoke_for_erasure(user_id)
-    request = db.session.get(PrivacyRequest, request_id, populate_existing=True)
-    assert request is not None
+    outcome = revoke_for_erasure(user_id)  # rolls back: `request` reloads when next read
     if outcome is not None:
         _merge_counts(request, {"apple_revoked": outcome})
-    db.session.commit()
+        db.session.commit()
 
 
 def _delete_rows(user_id: uuid.UUID, job_id: uuid.UUID | None) -> None:
