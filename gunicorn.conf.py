@@ -15,7 +15,7 @@ Every value comes from the environment (defaults in brackets):
   GUNICORN_MAX_REQUESTS    recycle a worker after this many requests, 0 = never [0]
   GUNICORN_REUSE_PORT      each worker listens on its own SO_REUSEPORT socket, so the
                            kernel spreads connections across workers; 0 = one shared
-                           socket whose accepts the workers race for [1 on Linux]
+                           socket whose accepts the workers race for [1]
   GUNICORN_ACCESS_LOG      `-` (stdout), a file path, or `off` [-]
   LOG_LEVEL                gunicorn's own log level [INFO]
   PROMETHEUS_MULTIPROC_DIR where workers share metric files [a fresh temporary directory]
@@ -40,6 +40,10 @@ import tempfile
 from typing import Any
 
 from gunicorn import glogging
+
+# Imports the irisvue package into the arbiter (models, Flask, SQLAlchemy: no app,
+# no connection, no prometheus_client, which must wait for on_starting below).
+from irisvue.settings import env_bool
 
 
 def _env_int(name: str, default: int) -> int:
@@ -86,12 +90,7 @@ max_requests_jitter = max_requests // 10
 # and the kernel hashes each new connection to one of them: an even spread
 # whatever the workers are doing. The protections below (body timeout,
 # keep-alive timeout, request-size limits) are per connection and unchanged.
-reuse_port = os.environ.get("GUNICORN_REUSE_PORT", "1").strip().lower() not in {
-    "0",
-    "false",
-    "no",
-    "off",
-}
+reuse_port = env_bool(os.environ.get("GUNICORN_REUSE_PORT"), True)
 
 # Each worker builds its own app after the fork: no shared connection pools,
 # and metrics are created after PROMETHEUS_MULTIPROC_DIR is set (see on_starting).

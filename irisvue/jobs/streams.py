@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import structlog
 from flask import Flask, current_app
 from redis import Redis
+from redis.commands.core import Script
 from redis.exceptions import RedisError
 
 from irisvue.clients import REDIS_EXTENSION
@@ -95,9 +96,18 @@ class StreamLimits:
         self._lock = threading.Lock()
         self._open = 0
         self._by_user: Counter[uuid.UUID] = Counter()
+        self._scripts: dict[str, Script] = {}
 
     def _redis(self) -> Redis | None:
         return self._app.extensions.get(REDIS_EXTENSION)
+
+    def _run(self, redis: Redis, source: str, user_id: uuid.UUID, *args: object) -> object:
+        """Run a lease script on the user's lease set by EVALSHA: redis-py sends the
+        script itself only when Redis answers NOSCRIPT (first use, or after a restart)."""
+        script = self._scripts.get(source)
+        if script is None:  # a race registers it twice: harmless, no I/O
+            script = self._scripts[source] = redis.register_script(source)
+        return script(keys=[LEASE_KEY.format(user_id)], args=args, client=redis)
 
     def _refuse(self, status: int, code: str, detail: str) -> APIError:
         return APIError(status, code, detail, headers={"Retry-After": self.retry_after})
@@ -132,13 +142,8 @@ class StreamLimits:
         if redis is None:
             return False
         try:
-            granted = redis.eval(
-                _ACQUIRE,
-                1,
-                LEASE_KEY.format(slot.user_id),
-                self.per_user,
-                self.lease_ms,
-                slot.stream_id,
+            granted = self._run(
+                redis, _ACQUIRE, slot.user_id, self.per_user, self.lease_ms, slot.stream_id
             )
         except (RedisError, OSError) as exc:
             # This process's tally still caps the user and the threads.
@@ -153,7 +158,7 @@ class StreamLimits:
         if redis is None or slot.released:
             return
         try:
-            redis.eval(_REFRESH, 1, LEASE_KEY.format(slot.user_id), self.lease_ms, slot.stream_id)
+            self._run(redis, _REFRESH, slot.user_id, self.lease_ms, slot.stream_id)
             slot.leased = True
         except (RedisError, OSError) as exc:
             log.warning("stream_lease_unavailable", error=type(exc).__name__)

@@ -8,18 +8,18 @@ holds `object_key`, `size` (plaintext bytes) and `captures`: nothing secret.
 The download link is minted whenever the job is read (`present_result`, the
 jobs feature's result presenter for the kind): a link to this API signed with
 SECRET_KEY (itsdangerous) over the job id and the user's *binding*, valid
-EXPORT_LINK_TTL_SECONDS. The binding is an HMAC over what sign-out everywhere,
-a password change or reset, the withdrawal of biometric consent (the data key
-is shredded) and erasure change: the password hash, the user's sessions epoch
-(bumped whenever all sessions are revoked at once; signing out of one device
-leaves it) and the data key. Any of those voids every link handed out before. The link
-needs no bearer token; it streams the archive decrypted (an S3 presigned URL
-would hand out ciphertext).
+EXPORT_LINK_TTL_SECONDS. The binding is a keyed HMAC (`audit.pseudonym`, under a
+purpose of its own) over what sign-out everywhere, a password change or reset,
+the withdrawal of biometric consent (the data key is shredded) and erasure
+change: the password hash, the user's sessions epoch (bumped whenever all
+sessions are revoked at once; signing out of one device leaves it) and the data
+key. Any of those voids every link handed out before. The link needs no bearer
+token; it streams the archive decrypted (an S3 presigned URL would hand out
+ciphertext).
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import uuid
 from collections.abc import Iterator
@@ -32,6 +32,7 @@ from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import select
 
+from irisvue.auth.audit import pseudonym
 from irisvue.crypto import DecryptionError, PlaintextStream, decrypting_reader
 from irisvue.crypto import user_keys as keys
 from irisvue.errors import APIError
@@ -47,6 +48,7 @@ log = structlog.get_logger(__name__)
 EXPORT_KIND = "privacy.export"
 REQUEST_KIND = "export"
 _SALT = "irisvue.privacy.export-download"
+_BINDING_PURPOSE = "export-link-binding"
 FIRST_CHUNK = 64 * 1024
 
 
@@ -105,7 +107,8 @@ def _serializer(issued_at: int | None = None) -> URLSafeTimedSerializer:
 
 
 def _binding(user_id: uuid.UUID, key: UserKey | None) -> str:
-    """An HMAC over what voids the user's links (see the module docstring); "" if none.
+    """An HMAC over what voids the user's links (see the module docstring); "" for a
+    missing or disabled account, which no link is accepted with (`_check_token`).
     `key`: the user's key row (`keys.find_user_key`), which the caller reads once."""
     user = db.session.get(User, user_id)
     if user is None or not user.is_active:
@@ -114,8 +117,8 @@ def _binding(user_id: uuid.UUID, key: UserKey | None) -> str:
         str(part or "")
         for part in (user.id, user.hashed_password, user.sessions_epoch, key and key.id)
     )
-    secret = str(current_app.config["SECRET_KEY"]).encode()
-    return hmac.new(secret, f"{_SALT}|{material}".encode(), hashlib.sha256).hexdigest()[:32]
+    # Its own purpose, so its own key derived from SECRET_KEY: no pseudonym shares it.
+    return pseudonym(_BINDING_PURPOSE, material)
 
 
 def download_token(job_id: uuid.UUID, user_id: uuid.UUID, *, issued_at: int | None = None) -> str:
@@ -166,11 +169,15 @@ def _check_token(job_id: uuid.UUID, token: str) -> tuple[Job | None, UserKey | N
         raise invalid from None
     if not isinstance(signed, list) or len(signed) != 2 or signed[0] != str(job_id):
         raise invalid
+    if not isinstance(signed[1], str) or not signed[1]:
+        # Minted for a missing or disabled account: it binds nothing, and would
+        # match that account's binding for as long as it stays disabled.
+        raise invalid
     job = db.session.get(Job, job_id)
     if job is None or job.user_id is None:
         return job, None
     key_row = keys.find_user_key(job.user_id)
-    if not hmac.compare_digest(str(signed[1]), _binding(job.user_id, key_row)):
+    if not hmac.compare_digest(signed[1], _binding(job.user_id, key_row)):
         raise APIError(
             401,
             "token_revoked",

@@ -138,6 +138,12 @@ def _counts(request: PrivacyRequest) -> dict[str, int]:
     return {key: int(stored.get(key, 0)) for key in COUNT_KEYS}
 
 
+def _merge_counts(request: PrivacyRequest, counts: dict[str, Any]) -> None:
+    """Set `counts` over what the request holds (the caller commits). A new dict:
+    the JSON column sees an assignment, not a change made in place."""
+    request.counts = {**(request.counts or {}), **counts}
+
+
 def _row_count(model: Any, user_id: uuid.UUID) -> int:
     return db.session.scalar(
         select(func.count()).select_from(model).where(model.user_id == user_id)
@@ -178,13 +184,13 @@ def erase_account(request_id: uuid.UUID, *, job_id: uuid.UUID | None = None) -> 
     counts["captures"] = max(counts["captures"], _row_count(Capture, user_id))
     counts["consents"] = max(counts["consents"], _row_count(ConsentRecord, user_id))
     counts["sessions"] = max(counts["sessions"], _row_count(Session, user_id))
-    request.counts = {**(request.counts or {}), **counts}
+    _merge_counts(request, counts)
     db.session.commit()
 
     destroyed = destroy_biometrics(user_id)  # key first (committed), objects, capture rows
     counts["captures"] = max(counts["captures"], destroyed["captures"])
     counts["objects"] += destroyed["objects"]
-    request.counts = {**(request.counts or {}), **counts}
+    _merge_counts(request, counts)
     db.session.commit()
     pause_for_tests()
 
@@ -193,7 +199,7 @@ def erase_account(request_id: uuid.UUID, *, job_id: uuid.UUID | None = None) -> 
     except StorageError as exc:
         log.warning("erasure_storage_error", error=type(exc).__name__)
         raise JobError("storage_unavailable") from exc
-    request.counts = {**(request.counts or {}), **counts}
+    _merge_counts(request, counts)
     db.session.commit()
 
     _delete_rows(user_id, job_id)
@@ -223,13 +229,10 @@ def _revoke_apple(request: PrivacyRequest, user_id: uuid.UUID) -> None:
     """Revoke the user's Apple tokens once (a re-run keeps the first outcome); never raises."""
     if "apple_revoked" in (request.counts or {}):
         return
-    request_id = request.id
-    outcome = revoke_for_erasure(user_id)
-    request = db.session.get(PrivacyRequest, request_id, populate_existing=True)
-    assert request is not None
+    outcome = revoke_for_erasure(user_id)  # rolls back: `request` reloads when next read
     if outcome is not None:
-        request.counts = {**(request.counts or {}), "apple_revoked": outcome}
-    db.session.commit()
+        _merge_counts(request, {"apple_revoked": outcome})
+        db.session.commit()
 
 
 def _delete_rows(user_id: uuid.UUID, job_id: uuid.UUID | None) -> None:

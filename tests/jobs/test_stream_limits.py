@@ -170,3 +170,29 @@ def test_the_worker_share_defaults_to_half_of_gunicorns_threads(monkeypatch, tmp
         assert config["SSE_MAX_STREAMS_PER_WORKER"] == gunicorn_threads // 2
     with pytest.raises(ConfigError, match="SSE_MAX_STREAMS_PER_WORKER"):
         from_env({"GUNICORN_THREADS": "4", "SSE_MAX_STREAMS_PER_WORKER": "3"}, tmp_path)
+
+
+def _script_calls(redis_raw) -> dict[str, int]:
+    stats = redis_raw.info("commandstats")
+    names = {"eval": "cmdstat_eval", "evalsha": "cmdstat_evalsha", "load": "cmdstat_script|load"}
+    return {name: stats.get(key, {}).get("calls", 0) for name, key in names.items()}
+
+
+def test_the_lease_scripts_are_sent_to_redis_once(make_app, redis_raw):
+    """Leases run by EVALSHA: each Lua script's text reaches Redis once (SCRIPT LOAD
+    after the first NOSCRIPT), not with every stream and heartbeat (EVAL)."""
+    from irisvue.jobs.streams import EXTENSION
+
+    limits = make_app().extensions[EXTENSION]
+    redis_raw.script_flush()
+    before = _script_calls(redis_raw)
+    for _ in range(3):
+        slot = limits.acquire(uuid.uuid4())
+        assert slot.leased
+        slot.refresh()
+        slot.release()
+    after = _script_calls(redis_raw)
+    calls = {name: after[name] - before[name] for name in after}
+    assert calls["eval"] == 0, calls
+    assert calls["load"] == 2, calls  # acquire and refresh, once each
+    assert calls["evalsha"] >= 6, calls

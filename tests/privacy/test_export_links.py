@@ -154,9 +154,35 @@ def test_a_token_of_another_users_job_does_not_open_this_one(app, client, signed
 
     headers = signed_in(password=PASSWORD).headers
     job = _export(client, headers, run_jobs)
+    other = signed_in().user
     with app.test_request_context():
-        forged = export_services.download_token(uuid.UUID(job["id"]), uuid.uuid4())
+        forged = export_services.download_token(uuid.UUID(job["id"]), other.id)
     response = app.test_client().get(
         f"{EXPORT}/{job['id']}/download", query_string={"token": forged}
     )
     assert _code(response) == (401, "token_revoked")
+
+
+def test_a_link_minted_without_a_binding_is_refused(app, client, signed_in, run_jobs):
+    """A missing or disabled account has no binding: a link minted then used to match
+    the disabled owner's (empty) one, leaving only session revocation to stop it.
+    Erasure disables the account before its job runs; such a link is invalid."""
+    from irisvue.privacy import export_services
+
+    account = signed_in(password=PASSWORD)
+    job = _export(client, account.headers, run_jobs)
+    erased = client.post(
+        "/api/v1/privacy/erasure", json={"password": PASSWORD}, headers=account.headers
+    )
+    assert erased.status_code == 202, erased.get_json()
+    job_id = uuid.UUID(job["id"])
+    with app.test_request_context():
+        unbound = [
+            export_services.download_token(job_id, account.user.id),  # the disabled owner
+            export_services.download_token(job_id, uuid.uuid4()),  # no such user
+        ]
+    for token in unbound:
+        response = app.test_client().get(
+            f"{EXPORT}/{job_id}/download", query_string={"token": token}
+        )
+        assert _code(response) == (401, "token_invalid")
