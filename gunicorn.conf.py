@@ -41,14 +41,20 @@ from typing import Any
 
 from gunicorn import glogging
 
-# Imports the irisvue package into the arbiter (models, Flask, SQLAlchemy: no app,
-# no connection, no prometheus_client, which must wait for on_starting below).
-from irisvue.settings import env_bool
+# The arbiter does not import irisvue: importing the package (Flask, SQLAlchemy,
+# models) would cost it ~66 MB and ~1 s at start. Its few settings are read here,
+# with the same rules as irisvue.settings.
 
 
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()
     return int(raw) if raw else default
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    """As `irisvue.settings.env_bool`: unset or empty is the default, else 1/true/yes/on."""
+    raw = os.environ.get(name, "").strip().lower()
+    return raw in {"1", "true", "yes", "on"} if raw else default
 
 
 def _usable_cores() -> int:
@@ -90,7 +96,7 @@ max_requests_jitter = max_requests // 10
 # and the kernel hashes each new connection to one of them: an even spread
 # whatever the workers are doing. The protections below (body timeout,
 # keep-alive timeout, request-size limits) are per connection and unchanged.
-reuse_port = env_bool(os.environ.get("GUNICORN_REUSE_PORT"), True)
+reuse_port = _env_bool("GUNICORN_REUSE_PORT", True)
 
 # Each worker builds its own app after the fork: no shared connection pools,
 # and metrics are created after PROMETHEUS_MULTIPROC_DIR is set (see on_starting).
