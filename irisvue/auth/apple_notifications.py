@@ -25,7 +25,7 @@ from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from irisvue.auth import apple_duties, audit
+from irisvue.auth import apple_duties, audit, identities
 from irisvue.auth.providers import provider_config
 from irisvue.auth.providers.id_tokens import TokenRejectedError, verify_signed
 from irisvue.auth.signals import account_deletion_requested
@@ -109,11 +109,7 @@ def handle(payload: str) -> dict[str, str]:
     except IntegrityError:
         db.session.rollback()
         return {"status": "duplicate"}
-    identity = db.session.scalar(
-        select(UserIdentity)
-        .where(UserIdentity.provider == "apple", UserIdentity.subject == events["sub"])
-        .with_for_update()
-    )
+    identity = identities.find("apple", events["sub"], lock=True)
     status = "ignored"
     if kind in KNOWN and identity is not None:
         _apply(kind, identity)

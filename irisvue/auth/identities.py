@@ -45,7 +45,8 @@ def verified_claims(provider: str, id_token: str, nonce: str) -> IdClaims:
     return claims
 
 
-def _find(provider: str, subject: str, *, lock: bool = False) -> UserIdentity | None:
+def find(provider: str, subject: str, *, lock: bool = False) -> UserIdentity | None:
+    """The identity `(provider, subject)`, if any; `lock` takes it FOR UPDATE."""
     stmt = select(UserIdentity).where(
         UserIdentity.provider == provider, UserIdentity.subject == subject
     )
@@ -103,7 +104,7 @@ def _account_for(claims: IdClaims) -> tuple[User, bool]:
 
 def _sign_in_once(claims: IdClaims, nonce: str) -> tuple[dict[str, Any], UserIdentity]:
     nonces.consume(nonce)
-    identity = _find(claims.provider, claims.subject, lock=True)
+    identity = find(claims.provider, claims.subject, lock=True)
     created = False
     if identity is not None:
         user = db.session.get(User, identity.user_id)
@@ -167,7 +168,7 @@ def link(
     """POST /identities: another way into the signed-in account."""
     claims = verified_claims(provider, id_token, nonce)
     nonces.consume(nonce)
-    identity = _find(claims.provider, claims.subject, lock=True)
+    identity = find(claims.provider, claims.subject, lock=True)
     if identity is not None and identity.user_id != user_id:
         db.session.rollback()
         raise APIError(409, "identity_taken", "This identity belongs to another account.")
