@@ -55,6 +55,17 @@ def find(provider: str, subject: str, *, lock: bool = False) -> UserIdentity | N
     return db.session.scalar(stmt)
 
 
+def only_way_in(identity: UserIdentity) -> bool:
+    """True when the account has no password and no other identity: this is its last way in."""
+    user = db.session.get(User, identity.user_id)
+    others = db.session.scalar(
+        select(func.count())
+        .select_from(UserIdentity)
+        .where(UserIdentity.user_id == identity.user_id, UserIdentity.id != identity.id)
+    )
+    return user is not None and user.hashed_password is None and not others
+
+
 def _refresh(identity: UserIdentity, claims: IdClaims) -> None:
     if claims.email is not None:
         identity.email = claims.email
@@ -201,12 +212,7 @@ def unlink(user_id: uuid.UUID, identity_id: uuid.UUID, keep: uuid.UUID | None) -
     if user is None or identity is None:
         db.session.rollback()
         raise APIError(404, "identity_not_found", "No such identity.")
-    others = db.session.scalar(
-        select(func.count())
-        .select_from(UserIdentity)
-        .where(UserIdentity.user_id == user_id, UserIdentity.id != identity_id)
-    )
-    if user.hashed_password is None and not others:
+    if only_way_in(identity):  # reads the user locked above (the session's identity map)
         db.session.rollback()
         raise APIError(
             409,
