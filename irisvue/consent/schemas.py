@@ -214,12 +214,9 @@ class HistorySchema(Schema):
 
 
 class JurisdictionSuggestionSchema(Schema):
-    jurisdiction = fields.String(
+    jurisdiction = Jurisdiction(
         required=True,
-        metadata={
-            "enum": list(JURISDICTIONS),
-            "description": "the jurisdiction whose consent texts to show",
-        },
+        metadata={"description": "the jurisdiction whose consent texts to show"},
     )
     country = fields.String(
         required=True,
