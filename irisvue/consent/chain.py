@@ -29,7 +29,6 @@ from typing import Any
 from irisvue.models.consent import ConsentHead, ConsentRecord
 
 GENESIS_HASH = "0" * 64
-HASH_VERSION = 2  # what new records are written with
 _HEAD_DOMAIN = b"irisvue:consent-head:v1\x00"
 
 # Why a chain is broken (ChainReport.reason; the API's ChainBreakReason):
