@@ -22,17 +22,16 @@ from typing import Any
 
 import structlog
 from flask import current_app
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from irisvue.auth import apple_duties, audit
+from irisvue.auth import apple_duties, audit, identities
 from irisvue.auth.providers import provider_config
 from irisvue.auth.providers.id_tokens import TokenRejectedError, verify_signed
 from irisvue.auth.signals import account_deletion_requested
 from irisvue.errors import APIError
 from irisvue.extensions import db
 from irisvue.jobs import outbox
-from irisvue.models import ProviderEvent, User, UserIdentity
+from irisvue.models import ProviderEvent, UserIdentity
 
 log = structlog.get_logger(__name__)
 
@@ -75,21 +74,11 @@ def _event(payload: str) -> tuple[dict[str, Any], str]:
     return events, hashlib.sha256(key.encode()).hexdigest()
 
 
-def _only_way_in(identity: UserIdentity) -> bool:
-    user = db.session.get(User, identity.user_id)
-    others = db.session.scalar(
-        select(func.count())
-        .select_from(UserIdentity)
-        .where(UserIdentity.user_id == identity.user_id, UserIdentity.id != identity.id)
-    )
-    return user is not None and user.hashed_password is None and not others
-
-
 def _apply(kind: str, identity: UserIdentity) -> None:
     if kind in EMAIL_EVENTS:
         identity.email_disabled = EMAIL_EVENTS[kind]
         return
-    if kind in ACCOUNT_DELETE and _only_way_in(identity):
+    if kind in ACCOUNT_DELETE and identities.only_way_in(identity):
         user_id = identity.user_id
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         account_deletion_requested.send(app, user_id=user_id)
@@ -109,11 +98,7 @@ def handle(payload: str) -> dict[str, str]:
     except IntegrityError:
         db.session.rollback()
         return {"status": "duplicate"}
-    identity = db.session.scalar(
-        select(UserIdentity)
-        .where(UserIdentity.provider == "apple", UserIdentity.subject == events["sub"])
-        .with_for_update()
-    )
+    identity = identities.find("apple", events["sub"], lock=True)
     status = "ignored"
     if kind in KNOWN and identity is not None:
         _apply(kind, identity)

@@ -8,7 +8,6 @@ verifies the new one.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import uuid
 from datetime import timedelta
@@ -16,6 +15,7 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 
 from irisvue.auth.audit import pseudonym
+from irisvue.auth.nonces import sha256_hex
 from irisvue.errors import APIError
 from irisvue.extensions import db
 from irisvue.models import EmailToken, User
@@ -23,10 +23,6 @@ from irisvue.models.base import as_utc, utcnow
 
 VERIFY_EMAIL = "verify_email"
 PASSWORD_RESET = "password_reset"  # noqa: S105 - a token purpose
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def address_hash(address: str) -> str:
@@ -51,7 +47,7 @@ def issue_email_token(user_id: uuid.UUID, purpose: str, lifetime: timedelta, add
         EmailToken(
             user_id=user_id,
             purpose=purpose,
-            token_hash=_digest(token),
+            token_hash=sha256_hex(token),
             expires_at=utcnow() + lifetime,
             address_hash=address_hash(address),
         )
@@ -67,7 +63,7 @@ def _invalid() -> APIError:
 def usable_token(token: str, purpose: str, *, lock: bool = False) -> tuple[EmailToken, User]:
     """The unused, unexpired token and its user, whose address it was sent to."""
     stmt = select(EmailToken).where(
-        EmailToken.token_hash == _digest(token), EmailToken.purpose == purpose
+        EmailToken.token_hash == sha256_hex(token), EmailToken.purpose == purpose
     )
     if lock:
         stmt = stmt.with_for_update().execution_options(populate_existing=True)

@@ -45,13 +45,25 @@ def verified_claims(provider: str, id_token: str, nonce: str) -> IdClaims:
     return claims
 
 
-def _find(provider: str, subject: str, *, lock: bool = False) -> UserIdentity | None:
+def find(provider: str, subject: str, *, lock: bool = False) -> UserIdentity | None:
+    """The identity `(provider, subject)`, if any; `lock` takes it FOR UPDATE."""
     stmt = select(UserIdentity).where(
         UserIdentity.provider == provider, UserIdentity.subject == subject
     )
     if lock:
         stmt = stmt.with_for_update()
     return db.session.scalar(stmt)
+
+
+def only_way_in(identity: UserIdentity) -> bool:
+    """True when the account has no password and no other identity: this is its last way in."""
+    user = db.session.get(User, identity.user_id)
+    others = db.session.scalar(
+        select(func.count())
+        .select_from(UserIdentity)
+        .where(UserIdentity.user_id == identity.user_id, UserIdentity.id != identity.id)
+    )
+    return user is not None and user.hashed_password is None and not others
 
 
 def _refresh(identity: UserIdentity, claims: IdClaims) -> None:
@@ -103,7 +115,7 @@ def _account_for(claims: IdClaims) -> tuple[User, bool]:
 
 def _sign_in_once(claims: IdClaims, nonce: str) -> tuple[dict[str, Any], UserIdentity]:
     nonces.consume(nonce)
-    identity = _find(claims.provider, claims.subject, lock=True)
+    identity = find(claims.provider, claims.subject, lock=True)
     created = False
     if identity is not None:
         user = db.session.get(User, identity.user_id)
@@ -167,7 +179,7 @@ def link(
     """POST /identities: another way into the signed-in account."""
     claims = verified_claims(provider, id_token, nonce)
     nonces.consume(nonce)
-    identity = _find(claims.provider, claims.subject, lock=True)
+    identity = find(claims.provider, claims.subject, lock=True)
     if identity is not None and identity.user_id != user_id:
         db.session.rollback()
         raise APIError(409, "identity_taken", "This identity belongs to another account.")
@@ -200,12 +212,7 @@ def unlink(user_id: uuid.UUID, identity_id: uuid.UUID, keep: uuid.UUID | None) -
     if user is None or identity is None:
         db.session.rollback()
         raise APIError(404, "identity_not_found", "No such identity.")
-    others = db.session.scalar(
-        select(func.count())
-        .select_from(UserIdentity)
-        .where(UserIdentity.user_id == user_id, UserIdentity.id != identity_id)
-    )
-    if user.hashed_password is None and not others:
+    if only_way_in(identity):  # reads the user locked above (the session's identity map)
         db.session.rollback()
         raise APIError(
             409,

@@ -57,7 +57,7 @@ class LinkIdentitySchema(Schema):
 
 class IdentitySchema(Schema):
     id = fields.UUID(required=True, dump_only=True)
-    provider = fields.String(required=True, dump_only=True, metadata={"enum": ["apple", "google"]})
+    provider = ProviderField(required=True, dump_only=True)
     email = fields.String(required=True, dump_only=True, allow_none=True)
     is_private_email = fields.Boolean(required=True, dump_only=True)
     created_at = fields.DateTime(required=True, dump_only=True)

@@ -28,6 +28,7 @@ EVENT_MEMORY = timedelta(days=90)
 
 
 def sha256_hex(text: str) -> str:
+    """How single-use secrets are stored: nonces here, emailed tokens too."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 

@@ -23,6 +23,28 @@ from irisvue.models import User, UserIdentity
 FRESH_SECONDS = 300
 
 
+def check_password(
+    user: User,
+    password: str | None,
+    *,
+    status: int = 403,
+    detail: str = "The password is wrong.",
+) -> str | None:
+    """Verify `user`'s password with no transaction open; returns the hash checked.
+
+    A wrong password is `status` `invalid_credentials` with `detail`. Every check
+    draws on the account's failure budget (`lockout`). None: the caller proved
+    itself another way (an ID token), nothing to verify.
+    """
+    hashed, email = user.hashed_password, user.email
+    db.session.rollback()  # no connection held while Argon2 runs
+    if password is None:
+        return hashed
+    if not lockout.checked(email, lambda: get_passwords().verify(hashed, password)):
+        raise APIError(status, "invalid_credentials", detail)
+    return hashed or ""
+
+
 def reauthenticate(
     user: User,
     *,
@@ -37,12 +59,9 @@ def reauthenticate(
     A wrong password is `status` `invalid_credentials` (the caller's convention);
     a bad ID token 401 `invalid_id_token`; an old one `status` `reauthentication_stale`.
     """
-    user_id, hashed, email = user.id, user.hashed_password, user.email
+    user_id = user.id
     if password is not None:
-        db.session.rollback()  # no connection held while Argon2 runs
-        # Every password check draws on the account's failure budget.
-        if not lockout.checked(email, lambda: get_passwords().verify(hashed, password)):
-            raise APIError(status, "invalid_credentials", "The password is wrong.")
+        check_password(user, password, status=status)
         return "password"
     if provider is None or id_token is None or nonce is None:
         raise APIError(

@@ -15,7 +15,7 @@ from flask import current_app
 from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from irisvue.auth import audit, lockout, sessions
+from irisvue.auth import audit, lockout, reauth, sessions
 from irisvue.auth.email_tokens import PASSWORD_RESET, VERIFY_EMAIL, usable_token, void_tokens
 from irisvue.auth.notices import notify
 from irisvue.auth.passwords import get_passwords, is_common
@@ -25,6 +25,8 @@ from irisvue.extensions import db
 from irisvue.jobs import outbox
 from irisvue.models import EmailToken, Session, User
 from irisvue.models.base import utcnow
+
+CURRENT_PASSWORD_WRONG = "The current password is wrong."  # noqa: S105 - a message
 
 
 def _refuse_common(password: str, field: str) -> None:
@@ -90,27 +92,12 @@ def login(email: str, password: str) -> TokenPair:
     return pair
 
 
-def _check_password(user: User, password: str | None) -> str | None:
-    """Verify `user`'s password outside any transaction; returns the hash checked.
-
-    None: the caller re-authenticated through `irisvue.auth.reauth` (an ID token).
-    Every check draws on the account's password budget (`lockout`).
-    """
-    hashed, email = user.hashed_password, user.email
-    db.session.rollback()
-    if password is None:
-        return hashed
-    if not lockout.checked(email, lambda: get_passwords().verify(hashed, password)):
-        raise APIError(403, "invalid_credentials", "The current password is wrong.")
-    return hashed or ""
-
-
 def change_password(
     user: User, session_id: uuid.UUID | None, current: str | None, new: str
 ) -> None:
     _refuse_common(new, "new_password")
     user_id = user.id
-    checked = _check_password(user, current)
+    checked = reauth.check_password(user, current, detail=CURRENT_PASSWORD_WRONG)
     new_hash = get_passwords().hash(new)
     user = db.session.get(User, user_id, with_for_update=True, populate_existing=True)
     if user is None or user.hashed_password != checked:
@@ -131,7 +118,7 @@ def change_password(
 
 def change_email(user: User, new_email: str, current_password: str | None) -> User:
     user_id = user.id
-    checked = _check_password(user, current_password)
+    checked = reauth.check_password(user, current_password, detail=CURRENT_PASSWORD_WRONG)
     user = db.session.get(User, user_id, with_for_update=True, populate_existing=True)
     if user is None or user.hashed_password != checked:
         db.session.rollback()

@@ -29,8 +29,17 @@ from typing import Any
 from irisvue.models.consent import ConsentHead, ConsentRecord
 
 GENESIS_HASH = "0" * 64
-HASH_VERSION = 2  # what new records are written with
 _HEAD_DOMAIN = b"irisvue:consent-head:v1\x00"
+
+# Why a chain is broken (ChainReport.reason; the API's ChainBreakReason):
+SEQ_GAP = "seq_gap"  # a record is missing
+PREV_HASH_MISMATCH = "prev_hash_mismatch"  # a link was rewritten
+HASH_MISMATCH = "hash_mismatch"  # the record's own fields (or its hash) were altered
+UNKNOWN_KEY = "unknown_key"  # the record names a ledger key this server does not hold
+# The chain does not end where its anchored head says (newest records deleted,
+# or the head itself forged or missing).
+HEAD_MISMATCH = "head_mismatch"
+CHAIN_BREAK_REASONS = (SEQ_GAP, PREV_HASH_MISMATCH, HASH_MISMATCH, UNKNOWN_KEY, HEAD_MISMATCH)
 
 
 def _timestamp(value: datetime | None) -> str | None:
@@ -93,12 +102,7 @@ class ChainReport:
     head_hash: str | None = None
     broken_at_seq: int | None = None
     broken_record_id: str | None = None
-    # seq_gap: a record is missing; prev_hash_mismatch: a link was rewritten;
-    # hash_mismatch: the record's own fields (or its hash) were altered;
-    # unknown_key: the record names a ledger key this server does not hold;
-    # head_mismatch: the chain does not end where its anchored head says (newest
-    # records deleted, or the head itself forged or missing).
-    reason: str | None = None
+    reason: str | None = None  # one of CHAIN_BREAK_REASONS
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -112,19 +116,19 @@ def _record_break(
     keys: Mapping[str, bytes],
 ) -> str | None:
     if record.seq != expected_seq:
-        return "seq_gap"
+        return SEQ_GAP
     if record.prev_hash != expected_prev:
-        return "prev_hash_mismatch"
+        return PREV_HASH_MISMATCH
     if record.key_id is None:
         if keyed_before:
-            return "hash_mismatch"
-        return None if compute_hash(record) == record.record_hash else "hash_mismatch"
+            return HASH_MISMATCH
+        return None if compute_hash(record) == record.record_hash else HASH_MISMATCH
     key = keys.get(record.key_id)
     if key is None:
-        return "unknown_key"
+        return UNKNOWN_KEY
     if hmac.compare_digest(compute_hash(record, key), record.record_hash):
         return None
-    return "hash_mismatch"
+    return HASH_MISMATCH
 
 
 def head_is_valid(head: ConsentHead, keys: Mapping[str, bytes]) -> bool:
@@ -176,6 +180,6 @@ def verify_chain(
             intact=False,
             checked=count,
             broken_at_seq=expected_seq,  # where the missing (or forged) head is
-            reason="head_mismatch",
+            reason=HEAD_MISMATCH,
         )
     return ChainReport(intact=True, checked=count, head_hash=expected_prev if count else None)

@@ -6,6 +6,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, pre_dump, validate
 
 from irisvue.api import EnumField
+from irisvue.consent.chain import CHAIN_BREAK_REASONS
 from irisvue.consent.documents import DEFAULT_LOCALE, LOCALE_PATTERN, read_document_files
 from irisvue.consent.jurisdiction import SOURCES
 from irisvue.consent.services import ConsentReceipt
@@ -13,13 +14,6 @@ from irisvue.jobs.schemas import JobSchema
 from irisvue.models.consent import CONSENT_TYPES, JURISDICTIONS
 
 MAX_PAGE = 100
-CHAIN_BREAK_REASONS = (
-    "seq_gap",
-    "prev_hash_mismatch",
-    "hash_mismatch",
-    "unknown_key",
-    "head_mismatch",
-)
 
 
 def ConsentType(**kwargs: Any) -> EnumField:  # noqa: N802 - named for its component
@@ -214,12 +208,9 @@ class HistorySchema(Schema):
 
 
 class JurisdictionSuggestionSchema(Schema):
-    jurisdiction = fields.String(
+    jurisdiction = Jurisdiction(
         required=True,
-        metadata={
-            "enum": list(JURISDICTIONS),
-            "description": "the jurisdiction whose consent texts to show",
-        },
+        metadata={"description": "the jurisdiction whose consent texts to show"},
     )
     country = fields.String(
         required=True,

@@ -259,7 +259,11 @@ def test_openapi_documents_get_jurisdiction(make_app):
     ref = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
     schema = document["components"]["schemas"][ref.rsplit("/", 1)[-1]]
     assert set(schema["required"]) == {"jurisdiction", "country", "region", "source"}
-    assert schema["properties"]["jurisdiction"]["enum"] == list(JURISDICTIONS)
+    # The shared `Jurisdiction` component, as in every other schema naming one.
+    assert schema["properties"]["jurisdiction"]["allOf"] == [
+        {"$ref": "#/components/schemas/Jurisdiction"}
+    ]
+    assert document["components"]["schemas"]["Jurisdiction"]["enum"] == list(JURISDICTIONS)
     assert schema["properties"]["source"]["enum"] == [
         "geoip",
         "not_found",
