@@ -324,3 +324,20 @@ def test_production_accepts_tls_or_a_declared_private_network(tmp_path, change):
 
     config = from_env({**SAFE_TRANSPORT, **change}, tmp_path)
     assert config["IRISVUE_ENV"] == "production"
+
+
+def test_argon2_hashes_in_flight_share_the_cores_among_the_web_workers():
+    """More hashes at once than cores only contend (each hash runs its lanes on
+    several cores): the default divides the usable cores among the workers."""
+    from irisvue.settings import auth_settings
+
+    cores = len(os.sched_getaffinity(0))
+
+    def slots(**env: str) -> int:
+        return auth_settings(env)["ARGON2_MAX_CONCURRENCY"]
+
+    assert slots(WEB_CONCURRENCY="1") == cores
+    assert slots(WEB_CONCURRENCY=str(cores)) == 1
+    assert slots(WEB_CONCURRENCY=str(cores * 4)) == 1  # never none
+    assert slots() == max(1, cores // max(2, cores))  # gunicorn.conf.py's default workers
+    assert slots(WEB_CONCURRENCY="1", ARGON2_MAX_CONCURRENCY="3") == 3

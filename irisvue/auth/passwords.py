@@ -2,8 +2,9 @@
 
 Argon2 is memory-hard by design: each hash in flight holds ARGON2_MEMORY_COST
 KiB (64 MiB by default). A per-process semaphore bounds how many run at once
-(ARGON2_MAX_CONCURRENCY, default the usable CPU count), so a burst of logins
-queues for a core instead of multiplying a worker's memory.
+(ARGON2_MAX_CONCURRENCY, default the usable CPU cores divided among the web
+workers), so a burst of logins queues for a core instead of multiplying a
+worker's memory.
 """
 
 from __future__ import annotations
