@@ -19,7 +19,8 @@ marked verified in the database (setup only), consent texts loaded with
 2. Memory: the worker's peak RSS (VmHWM reset after an idle warm-up upload,
    plus 20 ms VmRSS sampling) during --concurrency simultaneous uploads,
    minus its idle RSS, per concurrent upload (SPEC: <= 16 MB, independent of
-   file size), for each size in --sizes-mb (MAX_UPLOAD_MB raised to fit).
+   file size), for each size in --sizes-mb (MAX_UPLOAD_MB raised to fit, and
+   GUNICORN_THREADS to --concurrency, so every upload is in the worker at once).
 
 Every object is deleted after it is measured. Results also go to
 bench/results/upload-<time>.json. Everything it starts is stopped at the end.
@@ -247,7 +248,9 @@ def main(argv: list[str] | None = None) -> int:
             for size in sizes:
                 data = make_png(int(size * 1e6))
                 limit = 20 if len(data) <= 20 * MIB else int(len(data) / MIB) + 4
-                sized_env = {**env, "MAX_UPLOAD_MB": str(limit)}
+                # A thread per upload, so all of them are in the worker at once.
+                threads = str(max(3, args.concurrency))
+                sized_env = {**env, "MAX_UPLOAD_MB": str(limit), "GUNICORN_THREADS": threads}
                 log = workdir / f"irisvue-{size:g}.log"
                 with gunicorn("wsgi:app", free_port(), sized_env, log) as (base, pid):
                     load = load_average()

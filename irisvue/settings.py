@@ -154,7 +154,7 @@ def stream_settings(env: Mapping[str, str]) -> dict[str, Any]:
     its threads (GUNICORN_THREADS, read with gunicorn.conf.py's default), so
     ordinary requests always find one.
     """
-    threads = env_int(env, "GUNICORN_THREADS", 4)
+    threads = env_int(env, "GUNICORN_THREADS", 3)
     half = threads // 2
     per_worker = env_int(env, "SSE_MAX_STREAMS_PER_WORKER", half)
     if not 0 <= per_worker <= half:

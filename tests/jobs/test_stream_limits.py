@@ -137,14 +137,15 @@ def _open(client, job_id: str, headers: dict[str, str]):
 
 
 def test_the_per_user_cap_holds_across_processes(make_app, make_user, auth_headers, redis_raw):
-    """Two apps stand for two worker processes: the count is in Redis, as leases."""
-    first, second = make_app(), make_app()
+    """Three apps stand for three worker processes (each gives streams one of its
+    default three threads): the user's count is in Redis, as leases."""
+    first, second, third = make_app(), make_app(), make_app()
     user = make_user()
     headers = auth_headers(user)
     job_id = pending_job(first, user.id, PROGRESS)
-    held = [_open(first.test_client(), job_id, headers) for _ in range(2)]
+    held = [_open(app.test_client(), job_id, headers) for app in (first, second)]
     assert [response.status_code for response in held] == [200, 200]
-    refused = _open(second.test_client(), job_id, headers)
+    refused = _open(third.test_client(), job_id, headers)
     assert refused.status_code == 429, refused.get_json()
     assert refused.get_json()["code"] == "too_many_streams"
     assert refused.headers["Retry-After"]
@@ -154,7 +155,7 @@ def test_the_per_user_cap_holds_across_processes(make_app, make_user, auth_heade
 
     held[0].close()  # the stream ends: its slot is free in both counts
     assert redis_raw.zcard(key) == 1
-    again = _open(second.test_client(), job_id, headers)
+    again = _open(first.test_client(), job_id, headers)
     assert again.status_code == 200
     for response in (held[1], again):
         response.close()

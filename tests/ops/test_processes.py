@@ -249,7 +249,7 @@ def test_gunicorn_conf_reads_its_settings_from_the_environment(monkeypatch):
     default = load()
     assert default["bind"] == ["127.0.0.1:8000"]  # loopback unless told otherwise
     assert default["worker_class"] == "gthread"
-    assert default["workers"] >= 2 and default["threads"] == 4
+    assert default["workers"] >= 2 and default["threads"] == 3
     assert default["timeout"] == 30 and default["preload_app"] is False
     assert default["control_socket_disable"] is True
     assert default["limit_request_line"] > 0 and default["limit_request_fields"] > 0
