@@ -213,11 +213,26 @@ def start_worker(extra_env: dict[str, str], log_path: Path, *args: str) -> subpr
             env={**os.environ, **extra_env},
             stdout=log_file,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # the work horse joins the group: one killpg kills both
+            start_new_session=True,  # its own group; kill_group also finds its work horses
         )
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(child) for child in children.split()]
+
+
 def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the worker and its work horses. RQ puts each horse in a process group
+    of its own (os.setpgrp), so killing the worker's group alone left a horse running
+    its job, against this test's database, after the test had ended. The worker is
+    stopped first so that it cannot fork a new horse in between."""
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGSTOP)
+    for group in (*_children(proc.pid), proc.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)
     proc.wait(10)
