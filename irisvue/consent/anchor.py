@@ -48,13 +48,17 @@ def advance_head(record: ConsentRecord) -> None:
     if not anchors_previous:
         log.error("consent_head_not_advanced", seq=record.seq)
         return
-    pin_head(record, head)
+    _anchor(record, head)
 
 
-def pin_head(record: ConsentRecord, head: ConsentHead | None = None) -> None:
+def pin_head(record: ConsentRecord) -> None:
     """Anchor `record` as the chain's end, whatever the head said (as migration 0006
     anchored existing chains); appends go through `advance_head`."""
-    head = head or db.session.get(ConsentHead, record.user_id)
+    _anchor(record, db.session.get(ConsentHead, record.user_id))
+
+
+def _anchor(record: ConsentRecord, head: ConsentHead | None) -> None:
+    """Point `head` (None: a new one) at `record`, MACed under the current ledger key."""
     key_id, keys = current_keys()
     mac = head_mac(keys[key_id], record.user_id, record.seq, record.record_hash, key_id)
     if head is None:

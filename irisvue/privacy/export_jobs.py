@@ -155,25 +155,25 @@ def _still_active(user_id: Any) -> bool:
     return user is not None and user.is_active
 
 
-def _delete_archive(key: str, *, discard: bool) -> None:
-    """Delete the job's archive.
-
-    After a failed upload (`discard=False`) a storage error is only logged: the
-    job's own error stands, and a retry overwrites the key (the retention sweep
-    cannot find an archive with no result). An archive erasure overtook
-    (`discard=True`) must go: a storage error retries the job, which lands here
-    again (the ciphertext's data key is shredded by the erasure anyway).
-    """
+def _delete_quietly(key: str) -> None:
+    """After a failed upload: the job's own error stands, so a storage error is only
+    logged (a retry overwrites the key; the retention sweep cannot find an archive
+    with no result)."""
     try:
         get_storage().delete(key)
     except StorageError as exc:
-        if not discard:
-            log.error("export_cleanup_failed", error=type(exc).__name__)
-            return
+        log.error("export_cleanup_failed", error=type(exc).__name__)
+
+
+def _discard(key: str) -> None:
+    """Delete an archive erasure overtook; a storage error retries the job, which
+    lands here again (the ciphertext's data key is shredded by the erasure anyway)."""
+    try:
+        get_storage().delete(key)
+    except StorageError as exc:
         log.warning("export_discard_failed", error=type(exc).__name__)
         raise JobError("storage_unavailable") from exc
-    if discard:
-        log.info("export_discarded")
+    log.info("export_discarded")
 
 
 @job_handler(exports.EXPORT_KIND, queue="exports", timeout=3600)
@@ -182,7 +182,7 @@ def build_export(job: Job) -> dict[str, Any]:
     user = db.session.get(User, job.user_id) if job.user_id else None
     if user is None or not user.is_active:  # erased, or being erased: no new data key
         if user is not None:  # a retry of an attempt that stopped at its final check
-            _delete_archive(exports.archive_key(user.id, job.id), discard=True)
+            _discard(exports.archive_key(user.id, job.id))
         raise PermanentJobError("user_gone")
     user_id, job_id = user.id, job.id
     key_row = keys.find_user_key(user_id)
@@ -216,19 +216,19 @@ def build_export(job: Job) -> dict[str, Any]:
         get_storage().put(key, ciphertext, content_type=STORED_CONTENT_TYPE)
     except StorageError as exc:
         log.warning("export_storage_error", error=type(exc).__name__)
-        _delete_archive(key, discard=False)
+        _delete_quietly(key)
         raise JobError("storage_unavailable") from exc
     except DecryptionError as exc:
-        _delete_archive(key, discard=False)
+        _delete_quietly(key)
         raise JobError("integrity_error") from exc
     except BaseException:
-        _delete_archive(key, discard=False)
+        _delete_quietly(key)
         raise
     finally:
         ciphertext.close()
 
     if not _still_active(user_id):
-        _delete_archive(key, discard=True)
+        _discard(key)
         raise PermanentJobError("user_gone")
     pending = requests.pending_request(user_id, exports.REQUEST_KIND)
     if pending is not None:
