@@ -67,9 +67,8 @@ def _argon2_slots(env: Mapping[str, str]) -> int:
     """Hashes in flight per process: the usable cores shared among the web workers.
 
     One hash already runs on more than one core (its lanes are threads), so more
-    hashes at once than cores only contend for CPU and cache. Measured with
-    bench/auth.py (2 cores, 2 workers, 4 lanes): one per worker reached 0.93-0.98x
-    the Argon2 ceiling at a 186 MiB peak per worker, two per worker 0.83-0.87x at 250 MiB.
+    hashes at once than cores only contend for CPU and cache (measured: README,
+    "What limits each figure now", login).
     """
     cpus = _usable_cpus()
     workers = env_int(env, "WEB_CONCURRENCY", max(2, cpus))  # gunicorn.conf.py's default

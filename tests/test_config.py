@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import runpy
 import secrets
 import stat
 import subprocess
@@ -326,7 +327,7 @@ def test_production_accepts_tls_or_a_declared_private_network(tmp_path, change):
     assert config["IRISVUE_ENV"] == "production"
 
 
-def test_argon2_hashes_in_flight_share_the_cores_among_the_web_workers():
+def test_argon2_hashes_in_flight_share_the_cores_among_the_web_workers(monkeypatch):
     """More hashes at once than cores only contend (each hash runs its lanes on
     several cores): the default divides the usable cores among the workers."""
     from irisvue.settings import auth_settings
@@ -339,5 +340,8 @@ def test_argon2_hashes_in_flight_share_the_cores_among_the_web_workers():
     assert slots(WEB_CONCURRENCY="1") == cores
     assert slots(WEB_CONCURRENCY=str(cores)) == 1
     assert slots(WEB_CONCURRENCY=str(cores * 4)) == 1  # never none
-    assert slots() == max(1, cores // max(2, cores))  # gunicorn.conf.py's default workers
+    # Unset, WEB_CONCURRENCY means gunicorn.conf.py's own default number of workers.
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    workers = runpy.run_path(str(Path(__file__).parent.parent / "gunicorn.conf.py"))["workers"]
+    assert slots() == max(1, cores // workers)
     assert slots(WEB_CONCURRENCY="1", ARGON2_MAX_CONCURRENCY="3") == 3
