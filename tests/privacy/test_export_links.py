@@ -12,7 +12,7 @@ from irisvue.extensions import db
 from tests.support.consent import grant_biometric_consent
 from tests.support.images import plain_png
 from tests.support.uploads import upload
-from tests.support.users import PASSWORD
+from tests.support.users import PASSWORD, bearer
 
 EXPORT = "/api/v1/privacy/export"
 
@@ -95,7 +95,7 @@ def test_signing_out_of_one_device_leaves_the_link(app, client, signed_in, run_j
         "/api/v1/auth/login", json={"email": account.user.email, "password": PASSWORD}
     )
     assert login.status_code == 200, login.get_json()
-    second = {"Authorization": f"Bearer {login.get_json()['access_token']}"}
+    second = bearer(login.get_json()["access_token"])
     job = _export(client, second, run_jobs)
     assert client.post("/api/v1/auth/logout", headers=first).status_code == 204
     assert _download(app, job).status_code == 200
