@@ -66,8 +66,8 @@ def _usable_cpus() -> int:
 def _argon2_slots(env: Mapping[str, str]) -> int:
     """Hashes in flight per process: the usable cores shared among the web workers.
 
-    One hash already runs on more than one core (its lanes are threads), so more
-    hashes at once than cores only contend for CPU and cache (measured: README,
+    A verify keeps one core busy (its lanes on one thread), so this many fill the
+    cores, and more at once only contend for CPU and cache (measured: README,
     "What limits each figure now", login).
     """
     cpus = _usable_cpus()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import runpy
 import secrets
 import stat
 import subprocess
@@ -15,6 +14,7 @@ import pytest
 
 from irisvue import create_app
 from irisvue.config import ConfigError, from_env, parse_origins
+from tests.support.servers import gunicorn_conf
 
 REPO = Path(__file__).resolve().parent.parent
 # Every variable the app reads, so a subprocess starts from a known-empty config.
@@ -328,8 +328,8 @@ def test_production_accepts_tls_or_a_declared_private_network(tmp_path, change):
 
 
 def test_argon2_hashes_in_flight_share_the_cores_among_the_web_workers(monkeypatch):
-    """More hashes at once than cores only contend (each hash runs its lanes on
-    several cores): the default divides the usable cores among the workers."""
+    """More hashes at once than cores only contend for CPU and cache: the default
+    divides the usable cores among the workers."""
     from irisvue.settings import auth_settings
 
     cores = len(os.sched_getaffinity(0))
@@ -341,7 +341,6 @@ def test_argon2_hashes_in_flight_share_the_cores_among_the_web_workers(monkeypat
     assert slots(WEB_CONCURRENCY=str(cores)) == 1
     assert slots(WEB_CONCURRENCY=str(cores * 4)) == 1  # never none
     # Unset, WEB_CONCURRENCY means gunicorn.conf.py's own default number of workers.
-    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
-    workers = runpy.run_path(str(Path(__file__).parent.parent / "gunicorn.conf.py"))["workers"]
+    workers = gunicorn_conf(monkeypatch)["workers"]
     assert slots() == max(1, cores // workers)
     assert slots(WEB_CONCURRENCY="1", ARGON2_MAX_CONCURRENCY="3") == 3

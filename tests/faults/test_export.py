@@ -3,7 +3,6 @@ and a download the store drops answers 503."""
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import threading
 import time
@@ -36,19 +35,14 @@ class CuttingProxy(TcpProxy):
         self.armed = False
         super().__init__(upstream)
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            upstream = sink.getpeername()[1] == self.upstream[1]
-            while data := source.recv(65536):
-                sink.sendall(data)
-                if upstream and self.armed:
-                    self.sent += len(data)
-                    if self.sent >= self.limit:
-                        threading.Thread(target=self.cut, daemon=True).start()
-                        return
-        for sock in (source, sink):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+    def forward(self, data: bytes, source, sink, upstream: bool) -> bool:
+        sink.sendall(data)
+        if upstream and self.armed:
+            self.sent += len(data)
+            if self.sent >= self.limit:
+                threading.Thread(target=self.cut, daemon=True).start()
+                return False
+        return True
 
 
 class FirstReadDropper(TcpProxy):
@@ -58,30 +52,25 @@ class FirstReadDropper(TcpProxy):
     def __init__(self, upstream: str, marker: bytes) -> None:
         self.marker = marker
         self.dropped: list[bytes] = []  # status lines let through before a drop
-        self._asking: set[socket.socket] = set()  # client sides that sent such a GET
+        self._asking: set[socket.socket] = set()  # store sides asked such a GET
+        self._heads: dict[socket.socket, bytes] = {}  # their answers' first bytes
         super().__init__(upstream)
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            to_store = sink.getpeername()[1] == self.upstream[1]
-            head = b""
-            while data := source.recv(65536):
-                if to_store:
-                    request_line = data.split(b"\r\n", 1)[0]
-                    if request_line.startswith(b"GET ") and self.marker in request_line:
-                        self._asking.add(source)
-                elif sink in self._asking:
-                    head += data
-                    if b"\r\n\r\n" not in head:
-                        continue
-                    headers = head.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
-                    sink.sendall(headers)  # not one byte of the body
-                    self.dropped.append(headers.split(b"\r\n", 1)[0])
-                    break
-                sink.sendall(data)
-        for sock in (source, sink):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+    def forward(self, data: bytes, source, sink, upstream: bool) -> bool:
+        if upstream:
+            request_line = data.split(b"\r\n", 1)[0]
+            if request_line.startswith(b"GET ") and self.marker in request_line:
+                self._asking.add(sink)  # the store's side of this connection
+        elif source in self._asking:
+            head = self._heads[source] = self._heads.get(source, b"") + data
+            if b"\r\n\r\n" not in head:
+                return True  # held back until the status line and headers are whole
+            headers = head.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
+            sink.sendall(headers)  # not one byte of the body
+            self.dropped.append(headers.split(b"\r\n", 1)[0])
+            return False
+        sink.sendall(data)
+        return True
 
 
 def _row(app, job_id: uuid.UUID) -> Job:

@@ -30,6 +30,7 @@ from tests.support.servers import (
     VENV_BIN,
     Server,
     child_env,
+    gunicorn_conf,
     honcho_children,
     http_get,
     start,
@@ -237,14 +238,8 @@ def test_gunicorn_workers_share_metrics_and_log_json_without_query(live_server):
 
 
 def test_gunicorn_conf_reads_its_settings_from_the_environment(monkeypatch):
-    import runpy
-
     def load(**env: str) -> dict:
-        for name in ("BIND", "PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_REUSE_PORT"):
-            monkeypatch.delenv(name, raising=False)
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        return runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+        return gunicorn_conf(monkeypatch, **env)
 
     default = load()
     assert default["bind"] == ["127.0.0.1:8000"]  # loopback unless told otherwise

@@ -106,17 +106,25 @@ class TcpProxy:
                 continue
             with self._lock:
                 self._sockets += [client, server]
-            self._spawn(self._pump, client, server)
-            self._spawn(self._pump, server, client)
+            self._spawn(self._pump, client, server, True)
+            self._spawn(self._pump, server, client, False)
 
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, upstream: bool) -> None:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
-                sink.sendall(data)
+                if not self.forward(data, source, sink, upstream):
+                    break
         for sock in (source, sink):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+
+    def forward(
+        self, data: bytes, source: socket.socket, sink: socket.socket, upstream: bool
+    ) -> bool:
+        """Pass `data` on (`upstream`: towards the store); False drops the connection.
+        Subclasses misbehave here."""
+        sink.sendall(data)
+        return True
 
     def cut(self) -> None:
         """The store disappears: nothing listens, every open connection is reset."""

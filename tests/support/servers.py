@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import runpy
 import signal
 import socket
 import subprocess
@@ -21,6 +22,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 from werkzeug.serving import make_server
@@ -37,6 +39,25 @@ def child_env(**extra: str) -> dict[str, str]:
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env.update(extra)
     return env
+
+
+GUNICORN_CONF_VARIABLES = (
+    "BIND",
+    "PORT",
+    "WEB_CONCURRENCY",
+    "GUNICORN_THREADS",
+    "GUNICORN_REUSE_PORT",
+)
+
+
+def gunicorn_conf(monkeypatch: Any, **env: str) -> dict[str, Any]:
+    """gunicorn.conf.py's settings as gunicorn reads them, under exactly `env`
+    (its other variables unset) for the rest of the test."""
+    for name in GUNICORN_CONF_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_path(str(ROOT / "gunicorn.conf.py"))
 
 
 def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
