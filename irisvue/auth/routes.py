@@ -142,7 +142,9 @@ class MeViews(MethodView):
     @blp.doc(operationId="getMe")
     def get(self) -> Any:
         """The signed-in account."""
-        return current_account
+        # The row's mapping: marshmallow reads each field as `obj[name]` first, which
+        # on a Row raises TypeError before it falls back to getattr (py-spy: ~3% of /me).
+        return current_account._mapping
 
     @blp.authenticated(codes=REAUTH_401)
     # Every request counts (200, 403 and 409 alike): no email oracle, no Argon2 sink;
