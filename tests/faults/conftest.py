@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 import sqlalchemy as sa
 from flask import Flask
@@ -57,7 +58,10 @@ def own_postgres(stack_env: dict[str, str]) -> Iterator[OwnPostgres]:
         # pgserver's cleanup stops only the postmaster it started, not one a restart made.
         with contextlib.suppress(subprocess.CalledProcessError):
             own._pg_ctl("-m", "fast", "stop")
-        server.cleanup()
+        # The stop above may end the postmaster pgserver started between its
+        # is_running() check and its terminate(): psutil then finds it gone.
+        with contextlib.suppress(psutil.NoSuchProcess):
+            server.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
