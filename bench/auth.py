@@ -235,7 +235,9 @@ def report(
     print(
         f"Argon2 {argon2_before['params']}: CPU per verify {argon2_before['cpu_s'] * 1000:.0f} ms "
         f"before, {argon2_after['cpu_s'] * 1000:.0f} ms after the load "
-        f"(wall {argon2_before['wall_s'] * 1000:.0f} ms; the cheaper of the app's "
+        f"(wall {argon2_before['wall_s'] * 1000:.0f} ms on one thread, "
+        f"{argon2_before['library_wall_s'] * 1000:.0f} ms on a thread per lane; "
+        f"CPU: the cheaper of the app's "
         f"{argon2_before['app_cpu_s'] * 1000:.0f} ms on one thread and argon2-cffi's "
         f"{argon2_before['library_cpu_s'] * 1000:.0f} ms on a thread per lane); "
         f"ceiling {cores} usable cores "

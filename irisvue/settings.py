@@ -116,7 +116,7 @@ def auth_settings(env: Mapping[str, str]) -> dict[str, Any]:
         # the time does not tell whether an account exists.
         "PASSWORD_RESET_REQUEST_MIN_MS": env_int(env, "PASSWORD_RESET_REQUEST_MIN_MS", 150),
         # argon2-cffi's own default profile (RFC 9106, low memory); the semaphore
-        # bound defaults to the usable CPU count.
+        # bound defaults to the usable cores divided among the web workers.
         "ARGON2_TIME_COST": env_int(env, "ARGON2_TIME_COST", RFC_9106_LOW_MEMORY.time_cost),
         "ARGON2_MEMORY_COST": env_int(env, "ARGON2_MEMORY_COST", RFC_9106_LOW_MEMORY.memory_cost),
         "ARGON2_PARALLELISM": env_int(env, "ARGON2_PARALLELISM", RFC_9106_LOW_MEMORY.parallelism),

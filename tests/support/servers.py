@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
@@ -50,7 +51,7 @@ GUNICORN_CONF_VARIABLES = (
 )
 
 
-def gunicorn_conf(monkeypatch: Any, **env: str) -> dict[str, Any]:
+def gunicorn_conf(monkeypatch: pytest.MonkeyPatch, **env: str) -> dict[str, Any]:
     """gunicorn.conf.py's settings as gunicorn reads them, under exactly `env`
     (its other variables unset) for the rest of the test."""
     for name in GUNICORN_CONF_VARIABLES:
