@@ -69,8 +69,9 @@ class S3Storage:
     once, at the first operation.
 
     Uploads go out in parts of `part_size` (>= 5 MiB, S3's minimum) through
-    `PartUpload`: two reusable part buffers per upload, one part in flight
-    while the next is read, so memory is 2 * part_size whatever the size.
+    `PartUpload`: a pool of 1 MiB slabs per upload (one part and two slabs),
+    one part in flight while the next is read, so memory is part_size + 2 MiB
+    whatever the size.
     A failed upload aborts its multipart upload; if the store is unreachable
     even for that, the parts stay invisible until a lifecycle rule
     (AbortIncompleteMultipartUpload) removes them.

@@ -129,6 +129,10 @@ class TcpProxy:
     def cut(self) -> None:
         """The store disappears: nothing listens, every open connection is reset."""
         with contextlib.suppress(OSError):
+            self._listener.shutdown(
+                socket.SHUT_RDWR
+            )  # wakes the blocked accept(); close() does not
+        with contextlib.suppress(OSError):
             self._listener.close()
         with self._lock:
             sockets, self._sockets = self._sockets, []
