@@ -179,7 +179,20 @@ def relay_rows(t: dict) -> list[Row]:
             f"**{t['app_to_relay']:.2f}{X}** the relay",
             "—",
             "",
-        )
+        ),
+        *(
+            [
+                (
+                    "the raw `put_object` with one part in flight (`num_parallel_uploads=1`; "
+                    "raw sends 3), same rounds",
+                    f"{t['raw_serial_ratio']:.2f}{X}{span(t['raw_serial_ratio_rounds'])} raw",
+                    "—",
+                    "",
+                )
+            ]
+            if "raw_serial_ratio" in t
+            else []
+        ),
     ]
 
 

@@ -16,6 +16,8 @@ marked verified in the database (setup only), consent texts loaded with
    bench/hello_app.py under the same gunicorn settings, which hands the body
    untouched to minio's `put_object` (no parsing, hashing of the photo or
    encryption): what any upload that passes through gunicorn + Flask pays.
+   And the raw put again with one part in flight instead of minio's 3: what
+   an upload that holds one part in memory (ours, the relay's) can reach.
 2. Memory: the worker's peak RSS (VmHWM reset after an idle warm-up upload,
    plus 20 ms VmRSS sampling) during --concurrency simultaneous uploads,
    minus its idle RSS, per concurrent upload (SPEC: <= 16 MB, independent of
@@ -100,11 +102,18 @@ def delete_capture(base: str, token: str, capture_id: str) -> None:
     expect(status, body, 204, "DELETE capture")
 
 
-def raw_put(client: Any, data: bytes, sse: Any) -> float:
+def raw_put(client: Any, data: bytes, sse: Any, parallel: int = 3) -> float:
+    """minio's `put_object` of bytes in memory; by default 3 parts in flight (minio's own)."""
     key = f"bench-raw/{uuid.uuid4().hex}"
     started = time.perf_counter()
     client.put_object(
-        S3_BUCKET, key, io.BytesIO(data), len(data), content_type="image/png", sse=sse
+        S3_BUCKET,
+        key,
+        io.BytesIO(data),
+        len(data),
+        content_type="image/png",
+        sse=sse,
+        num_parallel_uploads=parallel,
     )
     elapsed = time.perf_counter() - started
     client.remove_object(S3_BUCKET, key)
@@ -129,7 +138,7 @@ def throughput(
     repeats: int,
 ) -> dict:
     """Interleaved app uploads, raw puts and relays of the same bytes; MB/s (1 MB = 10^6 bytes)."""
-    app_s, raw_s, relay_s, app_cpu = [], [], [], []
+    app_s, raw_s, relay_s, app_cpu, serial_s = [], [], [], [], []
     delete_capture(base, token, upload(base, token, data)[1]["id"])  # warm-up, every path
     raw_put(client, data, sse)
     relay(relay_base, client, data)
@@ -141,6 +150,7 @@ def throughput(
         delete_capture(base, token, body["id"])
         raw_s.append(raw_put(client, data, sse))
         relay_s.append(relay(relay_base, client, data))
+        serial_s.append(raw_put(client, data, sse, parallel=1))
     mb = len(data) / 1e6
     app_mbps = mb / statistics.median(app_s)
     raw_mbps = mb / statistics.median(raw_s)
@@ -161,6 +171,10 @@ def throughput(
         "relay_ratio": relay_mbps / raw_mbps,
         "relay_ratio_rounds": [raw / r for r, raw in zip(relay_s, raw_s, strict=True)],
         "app_to_relay": app_mbps / relay_mbps,
+        # The raw put with one part in flight, as an upload holding one part in memory sends.
+        "raw_serial_seconds": serial_s,
+        "raw_serial_ratio": statistics.median(raw_s) / statistics.median(serial_s),
+        "raw_serial_ratio_rounds": [raw / s for s, raw in zip(serial_s, raw_s, strict=True)],
     }
 
 
@@ -284,7 +298,12 @@ def report(args: argparse.Namespace, result: dict, memory: list[dict], loads: di
     raw_s = ", ".join(f"{s:.2f}" for s in result["raw_seconds"])
     app_cpu = statistics.median(result["app_worker_cpu_seconds"])
     relay_s = ", ".join(f"{s:.2f}" for s in result["relay_seconds"])
-    print(f"  seconds per upload: app {app_s} | raw {raw_s} | relay {relay_s}")
+    serial_s = ", ".join(f"{s:.2f}" for s in result["raw_serial_seconds"])
+    print(
+        f"raw put_object with one part in flight (num_parallel_uploads=1): "
+        f"{result['raw_serial_ratio']:.2f}x raw"
+    )
+    print(f"  seconds per upload: app {app_s} | raw {raw_s} | relay {relay_s} | serial {serial_s}")
     print(
         f"  worker CPU per app upload {app_cpu:.2f} s (median) = "
         f"{app_cpu / statistics.median(result['app_seconds']):.0%} of its wall time"
