@@ -166,7 +166,9 @@ def erase_account(request_id: uuid.UUID, *, job_id: uuid.UUID | None = None) -> 
     every other object under `users/<id>/`, then in one transaction every row
     of the user, the tombstone and the request's completion. Totals live on
     the request and only grow (max), so a re-run after a crash reports the
-    same numbers as an uninterrupted run.
+    same numbers as an uninterrupted run. One exception: objects deleted by a
+    run that died before it recorded their count are no longer there to be
+    counted again, so `objects` can then fall short (never the rows' counts).
     """
     request = db.session.get(PrivacyRequest, request_id)
     if request is None or request.kind != ERASURE:

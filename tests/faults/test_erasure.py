@@ -90,18 +90,24 @@ def test_worker_killed_mid_erasure_then_completes(
 
     log_path = tmp_path / "worker.log"
     # Test-only pause between crypto-shredding and deleting rows: the kill lands there.
+    # It is reached once the capture objects' count is recorded; the key goes
+    # earlier, so killing as soon as the key was gone could land mid-deletion.
     proc = start_worker({"ERASURE_TEST_PAUSE_SECONDS": "120"}, log_path, "--no-cron")
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             assert proc.poll() is None, log_path.read_text()[-2000:]
-            key_gone = not _scalar(app, select(UserKey.id).where(UserKey.user_id == user_id))
-            if key_gone:
+            counts = _scalar(
+                app, select(PrivacyRequest.counts).where(PrivacyRequest.user_id == user_id)
+            )
+            paused = (counts or {}).get("objects") == 2
+            if paused:
                 break
             time.sleep(0.2)
-        assert key_gone, log_path.read_text()[-2000:]
+        assert paused, log_path.read_text()[-2000:]
     finally:
         kill_group(proc)
+    assert not _scalar(app, select(UserKey.id).where(UserKey.user_id == user_id))  # shredded
 
     # Killed half-way: the key is shredded, the account's rows are all still there.
     assert _scalar(app, select(User.id).where(User.id == user_id)) == user_id
