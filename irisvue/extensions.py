@@ -27,6 +27,8 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+# The bind of the per-request token check's autocommit connections (irisvue.auth.tokens).
+REVOCATION_BIND = "revocation"
 migrate = Migrate()
 jwt = CachingJWTManager()  # verified-claims cache: see irisvue/jwtcache.py
 cors = CORS()

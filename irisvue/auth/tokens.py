@@ -27,7 +27,7 @@ from flask import current_app, g
 from flask_jwt_extended import JWTManager, create_access_token, create_refresh_token
 from sqlalchemy import Select, bindparam, select
 
-from irisvue.extensions import db
+from irisvue.extensions import REVOCATION_BIND, db
 from irisvue.models import Session, User
 from irisvue.models.base import as_utc, utcnow
 
@@ -125,7 +125,7 @@ def _session_and_account() -> Select:
 
     Built once: constructing the statement cost more CPU than running it
     (bench/profile.py --keep-stacks). Core columns, not ORM entities, and its own
-    autocommit checkout: one round trip, no BEGIN/ROLLBACK, no identity map
+    autocommit connection: one round trip, no BEGIN/ROLLBACK, no identity map
     (-300 µs of worker CPU per request against `select(Session, User)`, bench/ab.py).
     """
     sessions, users = Session.__table__, User.__table__
@@ -152,8 +152,10 @@ def token_is_revoked(jwt_header: dict[str, Any], payload: dict[str, Any]) -> boo
     user_id = _parse_uuid(payload.get("sub"))
     if sid is None or user_id is None:
         return False  # token_verification_loader refuses it as invalid
-    # A read of committed state, as the first statement of a transaction would see.
-    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+    # A read of committed state, as the first statement of a transaction would see,
+    # on a connection born autocommit (no isolation level set and reset per request).
+    engines = db.engines
+    with (engines.get(REVOCATION_BIND) or engines[None]).connect() as conn:
         row = conn.execute(_session_and_account(), {"sid": sid}).first()
     if row is None:
         return True  # the session (or its user) was deleted

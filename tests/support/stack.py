@@ -302,7 +302,8 @@ def reset_state(app: Flask) -> None:
                     # superuser skips ordinary triggers for this transaction.
                     conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
                 conn.execute(sa.text(f"TRUNCATE TABLE {quoted} RESTART IDENTITY CASCADE"))
-        db.engine.dispose()
+        for engine in db.engines.values():
+            engine.dispose()
         redis = app.extensions.get("irisvue.redis")
         if redis is not None:
             with contextlib.suppress(Exception):
