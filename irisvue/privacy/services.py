@@ -14,7 +14,7 @@ from flask import current_app
 from sqlalchemy import delete, func, select, update
 
 from irisvue.auth.apple_duties import revoke_for_erasure
-from irisvue.captures.destruction import destroy_biometrics
+from irisvue.captures.destruction import destroy_biometrics, shred_data_keys
 from irisvue.consent.anchor import erase_ledger
 from irisvue.errors import APIError
 from irisvue.extensions import db
@@ -150,6 +150,14 @@ def _row_count(model: Any, user_id: uuid.UUID) -> int:
     )
 
 
+def _stored_objects(user_id: uuid.UUID) -> int:
+    try:
+        return sum(1 for _ in get_storage().list_prefix(f"users/{user_id}/"))
+    except StorageError as exc:
+        log.warning("erasure_storage_error", error=type(exc).__name__)
+        raise JobError("storage_unavailable") from exc
+
+
 def pause_for_tests(setting: str = "ERASURE_TEST_PAUSE_SECONDS") -> None:
     # Test-only: widens a window so a test can act there deterministically
     # (ERASURE_TEST_PAUSE_SECONDS: between crypto-shredding and deleting the rows;
@@ -162,13 +170,12 @@ def pause_for_tests(setting: str = "ERASURE_TEST_PAUSE_SECONDS") -> None:
 def erase_account(request_id: uuid.UUID, *, job_id: uuid.UUID | None = None) -> dict[str, int]:
     """Run one erasure to the end; returns what it deleted. Idempotent from any step.
 
-    Order: the wrapped data key (crypto-shredding), capture objects and rows,
-    every other object under `users/<id>/`, then in one transaction every row
-    of the user, the tombstone and the request's completion. Totals live on
-    the request and only grow (max), so a re-run after a crash reports the
-    same numbers as an uninterrupted run. One exception: objects deleted by a
-    run that died before it recorded their count are no longer there to be
-    counted again, so `objects` can then fall short (never the rows' counts).
+    Order: the rows counted, the wrapped data key deleted (crypto-shredding),
+    the objects under `users/<id>/` listed and counted, capture objects and
+    rows, every other object, then in one transaction every row of the user,
+    the tombstone and the request's completion. Totals live on the request
+    and only grow (max), so a re-run after a crash, even one half-way through
+    deleting objects, reports the same numbers as an uninterrupted run.
     """
     request = db.session.get(PrivacyRequest, request_id)
     if request is None or request.kind != ERASURE:
@@ -189,18 +196,28 @@ def erase_account(request_id: uuid.UUID, *, job_id: uuid.UUID | None = None) -> 
     _merge_counts(request, counts)
     db.session.commit()
 
-    destroyed = destroy_biometrics(user_id)  # key first (committed), objects, capture rows
+    shred_data_keys(user_id)  # first: every copy is unreadable from this commit on
+    db.session.commit()
+    # Objects are counted before any is deleted: a run that dies half-way through
+    # the deletion leaves fewer to count, never a smaller recorded total.
+    counts["objects"] = max(counts["objects"], _stored_objects(user_id))
+    _merge_counts(request, counts)
+    db.session.commit()
+
+    destroyed = destroy_biometrics(user_id)  # capture objects and rows (key already gone)
     counts["captures"] = max(counts["captures"], destroyed["captures"])
-    counts["objects"] += destroyed["objects"]
+    deleted = destroyed["objects"]
+    counts["objects"] = max(counts["objects"], deleted)
     _merge_counts(request, counts)
     db.session.commit()
     pause_for_tests()
 
     try:
-        counts["objects"] += get_storage().delete_prefix(f"users/{user_id}/")
+        deleted += get_storage().delete_prefix(f"users/{user_id}/")
     except StorageError as exc:
         log.warning("erasure_storage_error", error=type(exc).__name__)
         raise JobError("storage_unavailable") from exc
+    counts["objects"] = max(counts["objects"], deleted)  # any stored after the listing
     _merge_counts(request, counts)
     db.session.commit()
 

@@ -9,6 +9,7 @@ import time
 import uuid
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import func, select
 
 from irisvue import create_app
@@ -24,6 +25,7 @@ from irisvue.models import (
     User,
     UserKey,
 )
+from tests.support.faults import parked_backend, parking_trigger, unpark
 from tests.support.jobs import requeue_abandoned
 from tests.support.servers import ROOT, kill_group, start_worker
 from tests.support.stack import reset_state, start_redis
@@ -146,3 +148,50 @@ def test_worker_killed_mid_erasure_then_completes(
         assert db.session.get(User, user_id) is None
         db.session.remove()
     assert objects_under(raw_s3, stack.s3_bucket, f"users/{user_id}/") == []
+
+
+def test_worker_killed_mid_deletion_still_reports_every_object(
+    app, client, register, consent_documents, raw_s3, stack, stack_env, tmp_path
+):
+    # Killed after the capture objects were deleted from the store but before
+    # that run recorded anything more: the re-run finds none of them, and must
+    # still report them (the count listed before any deletion).
+    body, headers = account_with_data(app, client)
+    user_id = uuid.UUID(body["user"]["id"])
+    prefix = f"users/{user_id}/"
+    assert len(objects_under(raw_s3, stack.s3_bucket, prefix)) == 2
+    response = client.post(ERASURE, json={"password": PASSWORD}, headers=headers)
+    assert response.status_code == 202
+    status_url = response.get_json()["status_url"]
+    job_id = _scalar(app, select(Job.id).where(Job.kind == "privacy.erase"))
+
+    log_path = tmp_path / "worker.log"
+    # Parked deleting the capture rows: their objects are already gone from the store.
+    with parking_trigger(stack_env["DATABASE_URL"], "captures", "true", events="DELETE") as holder:
+        proc = start_worker({}, log_path, "--no-cron")
+        try:
+            alive = lambda: None if proc.poll() is None else pytest.fail(log_path.read_text())  # noqa: E731
+            pid = parked_backend(holder, alive=alive)
+            kill_group(proc)
+            holder.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        finally:
+            kill_group(proc)
+            unpark(holder)
+
+    assert objects_under(raw_s3, stack.s3_bucket, prefix) == []  # deleted, never recorded
+    assert _scalar(app, select(User.id).where(User.id == user_id)) == user_id
+    requeue_abandoned(stack_env["REDIS_URL"], "default", job_id)
+    done = subprocess.run(
+        [sys.executable, "worker.py", "--burst"],
+        cwd=ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    status = client.get(status_url).get_json()
+    assert status["status"] == "completed"
+    assert status["deleted"]["objects"] == 2
+    assert status["deleted"]["captures"] == 2

@@ -75,15 +75,14 @@ def test_storage_down_mid_erasure_is_retried_and_completes_with_full_counts(
     monkeypatch.setenv("S3_ENDPOINT", proxy.endpoint)
     worker_app = create_app()
     worker_app.config["TESTING"] = True
-    parked = parking_trigger(
-        stack_env["DATABASE_URL"], "privacy_requests", "(NEW.counts->>'objects')::int > 0"
-    )
+    # Parked deleting the capture rows: their objects are gone from the store.
+    parked = parking_trigger(stack_env["DATABASE_URL"], "captures", "true", events="DELETE")
     try:
         with parked as holder:
 
             def cut_at_the_parked_commit() -> None:
                 try:
-                    parked_backend(holder)  # capture objects and rows deleted, key shredded
+                    parked_backend(holder)  # key shredded, capture objects deleted, rows next
                     proxy.cut()  # the store goes before the rest of users/<id>/ is deleted
                     outcome["cut"] = 1
                 finally:

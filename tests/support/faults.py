@@ -213,9 +213,16 @@ def wait_for_database(url: str, timeout: float = 30.0) -> None:
 
 @contextlib.contextmanager
 def parking_trigger(
-    url: str, table: str, when: str, *, ready: Callable[[], None] | None = None
+    url: str,
+    table: str,
+    when: str,
+    *,
+    ready: Callable[[], None] | None = None,
+    events: str = "INSERT OR UPDATE",
 ) -> Iterator[sa.Connection]:
     """A test-only trigger that parks writes to `table` matching `when` on an advisory lock.
+
+    `events` may be any of INSERT, UPDATE, DELETE (`when` may use OLD for the last two).
 
     Yields the connection holding the lock: a request or worker that reaches such a
     write waits there, at a point in its transaction the test knows, until the
@@ -229,12 +236,12 @@ def parking_trigger(
             sa.text(
                 f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
                 f"PERFORM pg_advisory_lock({PARK_LOCK}); PERFORM pg_advisory_unlock({PARK_LOCK}); "
-                "RETURN NEW; END $$"
+                "RETURN COALESCE(NEW, OLD); END $$"  # OLD: a DELETE goes ahead too
             )
         )
         conn.execute(
             sa.text(
-                f"CREATE TRIGGER {name} BEFORE INSERT OR UPDATE ON {table} FOR EACH ROW "
+                f"CREATE TRIGGER {name} BEFORE {events} ON {table} FOR EACH ROW "
                 f"WHEN ({when}) EXECUTE FUNCTION {name}()"
             )
         )
