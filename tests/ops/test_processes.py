@@ -24,6 +24,7 @@ from alembic.script import ScriptDirectory
 from redis import Redis
 from rq import Worker
 
+from irisvue.settings import stream_settings
 from tests.support.servers import (
     HONCHO_STOPPED,
     ROOT,
@@ -245,6 +246,8 @@ def test_gunicorn_conf_reads_its_settings_from_the_environment(monkeypatch):
     assert default["bind"] == ["127.0.0.1:8000"]  # loopback unless told otherwise
     assert default["worker_class"] == "gthread"
     assert default["workers"] >= 2 and default["threads"] == 3
+    # The app reads the same default (job streams' share, the token check's pool).
+    assert stream_settings({})["GUNICORN_THREADS"] == default["threads"]
     assert default["timeout"] == 30 and default["preload_app"] is False
     assert default["control_socket_disable"] is True
     assert default["limit_request_line"] > 0 and default["limit_request_fields"] > 0
