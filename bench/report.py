@@ -170,7 +170,7 @@ def relay_rows(t: dict) -> list[Row]:
     """The platform's floor for an upload (bench/hello_app.py `/relay`), if measured."""
     if "relay_mb_per_s" not in t:
         return []
-    return [
+    rows = [
         (
             "floor: the same body relayed untouched through gunicorn + Flask to the same S3 "
             "(minio `put_object` of the request stream), same rounds",
@@ -179,21 +179,19 @@ def relay_rows(t: dict) -> list[Row]:
             f"**{t['app_to_relay']:.2f}{X}** the relay",
             "—",
             "",
-        ),
-        *(
-            [
-                (
-                    "the raw `put_object` with one part in flight (`num_parallel_uploads=1`; "
-                    "raw sends 3), same rounds",
-                    f"{t['raw_serial_ratio']:.2f}{X}{span(t['raw_serial_ratio_rounds'])} raw",
-                    "—",
-                    "",
-                )
-            ]
-            if "raw_serial_ratio" in t
-            else []
-        ),
+        )
     ]
+    if "raw_serial_ratio" in t:
+        rows.append(
+            (
+                "the raw `put_object` with one part in flight (`num_parallel_uploads=1`; "
+                "raw sends 3), same rounds",
+                f"{t['raw_serial_ratio']:.2f}{X}{span(t['raw_serial_ratio_rounds'])} raw",
+                "—",
+                "",
+            )
+        )
+    return rows
 
 
 def upload_rows(r: dict) -> list[Row]:

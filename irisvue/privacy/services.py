@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -150,9 +152,10 @@ def _row_count(model: Any, user_id: uuid.UUID) -> int:
     )
 
 
-def _stored_objects(user_id: uuid.UUID) -> int:
+@contextlib.contextmanager
+def _retried_when_storage_fails() -> Iterator[None]:
     try:
-        return sum(1 for _ in get_storage().list_prefix(f"users/{user_id}/"))
+        yield
     except StorageError as exc:
         log.warning("erasure_storage_error", error=type(exc).__name__)
         raise JobError("storage_unavailable") from exc
@@ -200,7 +203,9 @@ def erase_account(request_id: uuid.UUID, *, job_id: uuid.UUID | None = None) -> 
     db.session.commit()
     # Objects are counted before any is deleted: a run that dies half-way through
     # the deletion leaves fewer to count, never a smaller recorded total.
-    counts["objects"] = max(counts["objects"], _stored_objects(user_id))
+    with _retried_when_storage_fails():
+        stored = sum(1 for _ in get_storage().list_prefix(f"users/{user_id}/"))
+    counts["objects"] = max(counts["objects"], stored)
     _merge_counts(request, counts)
     db.session.commit()
 
@@ -212,11 +217,8 @@ def erase_account(request_id: uuid.UUID, *, job_id: uuid.UUID | None = None) -> 
     db.session.commit()
     pause_for_tests()
 
-    try:
+    with _retried_when_storage_fails():
         deleted += get_storage().delete_prefix(f"users/{user_id}/")
-    except StorageError as exc:
-        log.warning("erasure_storage_error", error=type(exc).__name__)
-        raise JobError("storage_unavailable") from exc
     counts["objects"] = max(counts["objects"], deleted)  # any stored after the listing
     _merge_counts(request, counts)
     db.session.commit()

@@ -7,6 +7,9 @@ connection is seen by the very next request.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy import event
@@ -19,22 +22,17 @@ from tests.support.users import bearer
 ME = "/api/v1/auth/me"
 
 
-def _backends_in_transaction(app: Flask) -> list[str]:
+@contextlib.contextmanager
+def _another_connection(app: Flask) -> Iterator[sa.Connection]:
+    """A connection to the app's database that is none of the app's own."""
     with app.app_context():
         url = db.engine.url
-    admin = sa.create_engine(url)
+    other = sa.create_engine(url)
     try:
-        with admin.connect() as conn:
-            return list(
-                conn.scalars(
-                    sa.text(
-                        "SELECT state FROM pg_stat_activity WHERE application_name = 'irisvue'"
-                        " AND datname = current_database() AND state LIKE 'idle in transaction%'"
-                    )
-                )
-            )
+        with other.begin() as conn:
+            yield conn
     finally:
-        admin.dispose()
+        other.dispose()
 
 
 def test_the_check_uses_autocommit_connections_and_leaves_no_transaction(app, client, register):
@@ -48,7 +46,14 @@ def test_the_check_uses_autocommit_connections_and_leaves_no_transaction(app, cl
         assert engine.pool.checkedin() == 1  # the five checks took turns on one connection
         with engine.connect() as conn:
             assert conn.connection.dbapi_connection.autocommit is True
-    assert _backends_in_transaction(app) == []
+    with _another_connection(app) as conn:
+        in_transaction = conn.scalars(
+            sa.text(
+                "SELECT state FROM pg_stat_activity WHERE application_name = 'irisvue'"
+                " AND datname = current_database() AND state LIKE 'idle in transaction%'"
+            )
+        ).all()
+    assert in_transaction == []
 
 
 def test_a_revocation_committed_elsewhere_is_refused_on_the_next_request(app, client, register):
@@ -56,14 +61,8 @@ def test_a_revocation_committed_elsewhere_is_refused_on_the_next_request(app, cl
     headers = bearer(body["access_token"])
     assert client.get(ME, headers=headers).status_code == 200  # its connection now pooled
 
-    with app.app_context():
-        url = db.engine.url
-    other = sa.create_engine(url)
-    try:
-        with other.begin() as conn:
-            conn.execute(sa.text("UPDATE sessions SET revoked_at = now()"))
-    finally:
-        other.dispose()
+    with _another_connection(app) as conn:
+        conn.execute(sa.text("UPDATE sessions SET revoked_at = now()"))
 
     response = client.get(ME, headers=headers)
     assert response.status_code == 401

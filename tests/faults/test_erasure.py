@@ -9,7 +9,6 @@ import time
 import uuid
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy import func, select
 
 from irisvue import create_app
@@ -25,7 +24,7 @@ from irisvue.models import (
     User,
     UserKey,
 )
-from tests.support.faults import parked_backend, parking_trigger, unpark
+from tests.support.faults import kill_when_parked, parking_trigger
 from tests.support.jobs import requeue_abandoned
 from tests.support.servers import ROOT, kill_group, start_worker
 from tests.support.stack import reset_state, start_redis
@@ -45,6 +44,19 @@ def _scalar(app, stmt):
         value = db.session.scalar(stmt)
         db.session.remove()
         return value
+
+
+def _rerun_in_a_worker_process() -> None:
+    """`worker.py --burst` in a process of its own: the requeued job runs to its end."""
+    done = subprocess.run(
+        [sys.executable, "worker.py", "--burst"],
+        cwd=ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_redis_down_at_request_time_then_relay(stack_env, register, consent_documents, tmp_path):
@@ -118,15 +130,7 @@ def test_worker_killed_mid_erasure_then_completes(
 
     requeue_abandoned(stack_env["REDIS_URL"], "default", job_id)
 
-    done = subprocess.run(
-        [sys.executable, "worker.py", "--burst"],
-        cwd=ROOT,
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    _rerun_in_a_worker_process()
 
     status = client.get(status_url).get_json()
     assert status["status"] == "completed"
@@ -168,28 +172,12 @@ def test_worker_killed_mid_deletion_still_reports_every_object(
     log_path = tmp_path / "worker.log"
     # Parked deleting the capture rows: their objects are already gone from the store.
     with parking_trigger(stack_env["DATABASE_URL"], "captures", "true", events="DELETE") as holder:
-        proc = start_worker({}, log_path, "--no-cron")
-        try:
-            alive = lambda: None if proc.poll() is None else pytest.fail(log_path.read_text())  # noqa: E731
-            pid = parked_backend(holder, alive=alive)
-            kill_group(proc)
-            holder.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-        finally:
-            kill_group(proc)
-            unpark(holder)
+        kill_when_parked(holder, start_worker({}, log_path, "--no-cron"), log_path)
 
     assert objects_under(raw_s3, stack.s3_bucket, prefix) == []  # deleted, never recorded
     assert _scalar(app, select(User.id).where(User.id == user_id)) == user_id
     requeue_abandoned(stack_env["REDIS_URL"], "default", job_id)
-    done = subprocess.run(
-        [sys.executable, "worker.py", "--burst"],
-        cwd=ROOT,
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    _rerun_in_a_worker_process()
 
     status = client.get(status_url).get_json()
     assert status["status"] == "completed"

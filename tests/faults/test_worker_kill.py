@@ -19,10 +19,10 @@ import sqlalchemy as sa
 from irisvue.extensions import db
 from irisvue.jobs.dispatch import run_burst_worker
 from irisvue.models import Job, PrivacyRequest
-from tests.support.faults import parked_backend, parking_trigger, row_counts, unpark
+from tests.support.faults import kill_when_parked, parking_trigger, row_counts
 from tests.support.images import jpeg_with_gps, plain_png
 from tests.support.jobs import requeue_abandoned
-from tests.support.servers import kill_group, start_worker
+from tests.support.servers import start_worker
 from tests.support.storage import objects_under
 from tests.support.uploads import upload
 
@@ -35,10 +35,6 @@ def parked_export_progress(stack_env) -> Iterator[sa.Connection]:
     when = "NEW.kind = 'privacy.export' AND NEW.progress > 5 AND NEW.progress < 100"
     with parking_trigger(stack_env["DATABASE_URL"], "jobs", when) as holder:
         yield holder
-
-
-def _still_running(proc, log_path) -> None:
-    assert proc.poll() is None, log_path.read_text()[-2000:]
 
 
 def _job(app, job_id: uuid.UUID) -> Job:
@@ -63,16 +59,8 @@ def test_worker_killed_mid_export_is_retried_and_stores_one_archive(
 
     log_path = tmp_path / "worker.log"
     proc = start_worker({}, log_path, "--no-cron")
-    try:
-        backend = parked_backend(
-            parked_export_progress,
-            alive=lambda: _still_running(proc, log_path),
-        )
-    finally:
-        kill_group(proc)
     # The dead worker's transaction goes with it; the lock is released only then.
-    parked_export_progress.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
-    unpark(parked_export_progress)
+    kill_when_parked(parked_export_progress, proc, log_path)
 
     # Killed half-way: the job is started at its first step, no archive was stored.
     killed = _job(app, job_id)

@@ -24,8 +24,7 @@ class RecordingProxy(TcpProxy):
     """Passes everything on; keeps what each connection sent towards the store."""
 
     def __init__(self, upstream: str) -> None:
-        self._sent: dict[int, bytearray] = {}
-        self._order: list[int] = []
+        self._sent: dict[int, bytearray] = {}  # per connection, in the order they opened
         self._record_lock = threading.Lock()
         self.created = threading.Event()  # a multipart upload was asked for
         super().__init__(upstream)
@@ -33,10 +32,7 @@ class RecordingProxy(TcpProxy):
     def forward(self, data: bytes, source, sink, upstream: bool) -> bool:
         if upstream:
             with self._record_lock:
-                if id(source) not in self._sent:
-                    self._order.append(id(source))
-                    self._sent[id(source)] = bytearray()
-                self._sent[id(source)] += data
+                self._sent.setdefault(id(source), bytearray()).extend(data)
                 if CREATE.search(data):
                     self.created.set()
         return super().forward(data, source, sink, upstream)
@@ -45,7 +41,7 @@ class RecordingProxy(TcpProxy):
         """(request line, headers, body) of every request, connection by connection."""
         found = []
         with self._record_lock:
-            streams = [bytes(self._sent[key]) for key in self._order]
+            streams = [bytes(sent) for sent in self._sent.values()]
         for stream in streams:
             while stream:
                 head, _, rest = stream.partition(b"\r\n\r\n")

@@ -20,6 +20,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import Flask
 
+from tests.support.servers import kill_group
 from tests.support.stack import free_port
 
 PARK_LOCK = 6_006_006  # the advisory lock parking triggers wait on
@@ -128,10 +129,9 @@ class TcpProxy:
 
     def cut(self) -> None:
         """The store disappears: nothing listens, every open connection is reset."""
+        # shutdown() wakes the thread blocked in accept(); close() alone does not.
         with contextlib.suppress(OSError):
-            self._listener.shutdown(
-                socket.SHUT_RDWR
-            )  # wakes the blocked accept(); close() does not
+            self._listener.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
             self._listener.close()
         with self._lock:
@@ -257,6 +257,21 @@ def parking_trigger(
             conn.execute(sa.text(f"DROP TRIGGER IF EXISTS {name} ON {table}"))
             conn.execute(sa.text(f"DROP FUNCTION IF EXISTS {name}()"))
         engine.dispose()
+
+
+def kill_when_parked(holder: sa.Connection, proc: subprocess.Popen, log_path: Path) -> None:
+    """SIGKILL the worker `proc` once its backend waits at the parking trigger, then end
+    that backend (the dead worker's transaction goes with it) and lift the lock."""
+
+    def alive() -> None:
+        assert proc.poll() is None, log_path.read_text()[-2000:]
+
+    try:
+        backend = parked_backend(holder, alive=alive)
+    finally:
+        kill_group(proc)
+    holder.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+    unpark(holder)
 
 
 def unpark(holder: sa.Connection) -> None:
