@@ -191,6 +191,20 @@ def relay_rows(t: dict) -> list[Row]:
                 "",
             )
         )
+    if "sealed_ratio" in t:
+        rows.append(
+            (
+                "floor with SPEC's work: the body's SHA-256, Tink encryption and IrisVue's S3 "
+                "store (one part in flight, signed parts), no parsing, stripping, auth or "
+                "database (`/sealed`), same rounds",
+                f"**{t['sealed_ratio']:.2f}{X}**{span(t['sealed_ratio_rounds'])} raw; the app "
+                f"= {t['app_to_sealed']:.2f}{X} this floor",
+                "—",
+                "clears the budget"
+                if t["sealed_ratio"] >= 0.8
+                else "**below the budget**: no implementation on this stack meets it here",
+            )
+        )
     return rows
 
 

@@ -18,6 +18,9 @@ marked verified in the database (setup only), consent texts loaded with
    encryption): what any upload that passes through gunicorn + Flask pays.
    And the raw put again with one part in flight instead of minio's 3: what
    an upload that holds one part in memory (ours, the relay's) can reach.
+   And `/sealed` of bench/hello_app.py: the body hashed, encrypted and stored
+   through IrisVue's S3 store, with no parsing, stripping, auth or database:
+   the least an upload meeting SPEC's capture rules can cost on this stack.
 2. Memory: the worker's peak RSS (VmHWM reset after an idle warm-up upload,
    plus 20 ms VmRSS sampling) during --concurrency simultaneous uploads,
    minus its idle RSS, per concurrent upload (SPEC: <= 16 MB, independent of
@@ -120,9 +123,9 @@ def raw_put(client: Any, data: bytes, sse: Any, parallel: int = 3) -> float:
     return elapsed
 
 
-def relay(relay_base: str, client: Any, data: bytes) -> float:
-    """The same request to the relay floor (bench/hello_app.py `/relay`); its object deleted."""
-    seconds, body = upload(relay_base, "-", data, "/relay")
+def relay(relay_base: str, client: Any, data: bytes, path: str = "/relay") -> float:
+    """The same request to a floor of bench/hello_app.py (`/relay`, `/sealed`); object deleted."""
+    seconds, body = upload(relay_base, "-", data, path)
     client.remove_object(S3_BUCKET, body["key"])
     return seconds
 
@@ -138,10 +141,11 @@ def throughput(
     repeats: int,
 ) -> dict:
     """Interleaved app uploads, raw puts and relays of the same bytes; MB/s (1 MB = 10^6 bytes)."""
-    app_s, raw_s, relay_s, app_cpu, serial_s = [], [], [], [], []
+    app_s, raw_s, relay_s, app_cpu, serial_s, sealed_s = [], [], [], [], [], []
     delete_capture(base, token, upload(base, token, data)[1]["id"])  # warm-up, every path
     raw_put(client, data, sse)
     relay(relay_base, client, data)
+    relay(relay_base, client, data, "/sealed")
     for _ in range(repeats):
         cpu_before = cpu_seconds(arbiter)
         seconds, body = upload(base, token, data)
@@ -151,6 +155,7 @@ def throughput(
         raw_s.append(raw_put(client, data, sse))
         relay_s.append(relay(relay_base, client, data))
         serial_s.append(raw_put(client, data, sse, parallel=1))
+        sealed_s.append(relay(relay_base, client, data, "/sealed"))
     mb = len(data) / 1e6
     app_mbps = mb / statistics.median(app_s)
     raw_mbps = mb / statistics.median(raw_s)
@@ -175,6 +180,11 @@ def throughput(
         "raw_serial_seconds": serial_s,
         "raw_serial_ratio": statistics.median(raw_s) / statistics.median(serial_s),
         "raw_serial_ratio_rounds": [raw / s for s, raw in zip(serial_s, raw_s, strict=True)],
+        # The least an upload that hashes, encrypts and signs as SPEC asks can do here.
+        "sealed_seconds": sealed_s,
+        "sealed_ratio": statistics.median(raw_s) / statistics.median(sealed_s),
+        "sealed_ratio_rounds": [raw / s for s, raw in zip(sealed_s, raw_s, strict=True)],
+        "app_to_sealed": statistics.median(sealed_s) / statistics.median(app_s),
     }
 
 
@@ -299,11 +309,20 @@ def report(args: argparse.Namespace, result: dict, memory: list[dict], loads: di
     app_cpu = statistics.median(result["app_worker_cpu_seconds"])
     relay_s = ", ".join(f"{s:.2f}" for s in result["relay_seconds"])
     serial_s = ", ".join(f"{s:.2f}" for s in result["raw_serial_seconds"])
+    sealed_s = ", ".join(f"{s:.2f}" for s in result["sealed_seconds"])
     print(
         f"raw put_object with one part in flight (num_parallel_uploads=1): "
         f"{result['raw_serial_ratio']:.2f}x raw"
     )
-    print(f"  seconds per upload: app {app_s} | raw {raw_s} | relay {relay_s} | serial {serial_s}")
+    print(
+        f"floor with SPEC's work, no parsing (bench/hello_app.py /sealed: SHA-256, Tink, "
+        f"IrisVue's S3 store): {result['sealed_ratio']:.2f}x raw; the app is "
+        f"{result['app_to_sealed']:.2f}x this floor"
+    )
+    print(
+        f"  seconds per upload: app {app_s} | raw {raw_s} | relay {relay_s} | serial {serial_s} "
+        f"| sealed {sealed_s}"
+    )
     print(
         f"  worker CPU per app upload {app_cpu:.2f} s (median) = "
         f"{app_cpu / statistics.median(result['app_seconds']):.0%} of its wall time"
