@@ -70,31 +70,6 @@ def floor() -> Any:
 
 
 @functools.cache
-def _s3() -> Any:
-    from minio import Minio
-
-    return Minio(
-        os.environ["S3_ENDPOINT"],
-        os.environ["S3_ACCESS_KEY"],
-        os.environ["S3_SECRET_KEY"],
-        secure=False,
-    )
-
-
-@app.post("/relay")
-def relay() -> Any:
-    """The body as received, streamed to S3; answers the object's key."""
-    from minio.sse import SseS3
-
-    key = f"bench-relay/{uuid.uuid4().hex}"
-    sse = SseS3() if os.environ.get("S3_SSE") == "s3" else None
-    _s3().put_object(
-        os.environ["S3_BUCKET_NAME"], key, request.stream, -1, part_size=5 * 1024 * 1024, sse=sse
-    )
-    return jsonify({"key": key}), 201
-
-
-@functools.cache
 def _store() -> Any:
     from irisvue.storage.s3 import S3Storage
 
@@ -105,6 +80,19 @@ def _store() -> Any:
         os.environ["S3_BUCKET_NAME"],
         sse=os.environ.get("S3_SSE") == "s3",
     )
+
+
+@app.post("/relay")
+def relay() -> Any:
+    """The body as received, streamed to S3; answers the object's key."""
+    from minio.sse import SseS3
+
+    key = f"bench-relay/{uuid.uuid4().hex}"
+    sse = SseS3() if os.environ.get("S3_SSE") == "s3" else None
+    _store().client.put_object(  # minio's own put_object, on the store's HTTP pool
+        os.environ["S3_BUCKET_NAME"], key, request.stream, -1, part_size=5 * 1024 * 1024, sse=sse
+    )
+    return jsonify({"key": key}), 201
 
 
 @functools.cache
