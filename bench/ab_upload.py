@@ -42,8 +42,8 @@ from harness.stack import (
     scratch,
     wait_workers,
 )
+from harness.uploads import S3_BUCKET, delete_capture, raw_put, upload
 from harness.users import make_accounts
-from upload import S3_BUCKET, delete_capture, raw_put, upload
 
 
 def rounds(

@@ -34,21 +34,15 @@ bench/results/upload-<time>.json. Everything it starts is stopped at the end.
 from __future__ import annotations
 
 import argparse
-import http.client
-import io
-import json
 import statistics
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from typing import Any
-from urllib.parse import urlsplit
 
 from harness import MIB
-from harness.client import API, expect, http_json
-from harness.images import form_frame, make_png
+from harness.images import make_png
 from harness.procfs import RssSampler, cpu_seconds, memory_kib, reset_peak
 from harness.results import busy_warning, load_average, write_results
 from harness.stack import (
@@ -63,71 +57,10 @@ from harness.stack import (
     scratch,
     wait_workers,
 )
+from harness.uploads import S3_BUCKET, delete_capture, raw_put, relay, upload
 from harness.users import make_accounts
 
-S3_BUCKET = "irisvue-bench"
-SEND_CHUNK = 256 * 1024
 MEMORY_BUDGET_MB = 16
-
-
-def upload(
-    base: str, token: str, data: bytes, path: str = f"{API}/captures/"
-) -> tuple[float, dict[str, Any]]:
-    """POST one multipart upload, streamed from memory; returns (seconds, response body)."""
-    head, tail, content_type = form_frame()
-    url = urlsplit(base)
-    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=300)
-    started = time.perf_counter()
-    try:
-        conn.putrequest("POST", path)
-        conn.putheader("Authorization", f"Bearer {token}")
-        conn.putheader("Content-Type", content_type)
-        conn.putheader("Content-Length", str(len(head) + len(data) + len(tail)))
-        conn.endheaders()
-        conn.send(head)
-        view = memoryview(data)
-        for offset in range(0, len(data), SEND_CHUNK):
-            conn.send(view[offset : offset + SEND_CHUNK])
-        conn.send(tail)
-        response = conn.getresponse()
-        body = response.read()
-        elapsed = time.perf_counter() - started
-    finally:
-        conn.close()
-    if response.status != 201:
-        raise SystemExit(f"bench: upload answered {response.status}: {body[:300]!r}")
-    return elapsed, json.loads(body)
-
-
-def delete_capture(base: str, token: str, capture_id: str) -> None:
-    headers = {"Authorization": f"Bearer {token}"}
-    status, body = http_json("DELETE", f"{base}{API}/captures/{capture_id}", None, headers)
-    expect(status, body, 204, "DELETE capture")
-
-
-def raw_put(client: Any, data: bytes, sse: Any, parallel: int = 3) -> float:
-    """minio's `put_object` of bytes in memory; by default 3 parts in flight (minio's own)."""
-    key = f"bench-raw/{uuid.uuid4().hex}"
-    started = time.perf_counter()
-    client.put_object(
-        S3_BUCKET,
-        key,
-        io.BytesIO(data),
-        len(data),
-        content_type="image/png",
-        sse=sse,
-        num_parallel_uploads=parallel,
-    )
-    elapsed = time.perf_counter() - started
-    client.remove_object(S3_BUCKET, key)
-    return elapsed
-
-
-def relay(relay_base: str, client: Any, data: bytes, path: str = "/relay") -> float:
-    """The same request to a floor of bench/hello_app.py (`/relay`, `/sealed`); object deleted."""
-    seconds, body = upload(relay_base, "-", data, path)
-    client.remove_object(S3_BUCKET, body["key"])
-    return seconds
 
 
 def throughput(

@@ -8,6 +8,7 @@
     client    plain HTTP: one JSON request, a keep-alive connection
     users     accounts set up over HTTP (registered, verified, consented)
     images    test PNGs and the multipart form that uploads one
+    uploads   a capture upload streamed over HTTP, the raw put and the floors beside it
     loadgen   the virtual users of bench/load.py
     storm     the refresh storm of bench/load.py and bench/storm.py
 
