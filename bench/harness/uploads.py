@@ -10,8 +10,8 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-from harness.client import API, expect, http_json
-from harness.images import form_frame
+from .client import API, expect, http_json
+from .images import form_frame
 
 S3_BUCKET = "irisvue-bench"
 SEND_CHUNK = 256 * 1024
