@@ -11,6 +11,7 @@
     uploads   a capture upload streamed over HTTP, the raw put and the floors beside it
     loadgen   the virtual users of bench/load.py
     storm     the refresh storm of bench/load.py and bench/storm.py
+    rows      the benchmark table's rows, one module per bench/run script (bench/report.py)
 
 The scripts run as `python bench/<name>.py`, so bench/ is first on sys.path and they
 import `harness.<module>`; inside the package, imports are relative. Everything binds to
