@@ -18,8 +18,10 @@ Writes bench/results/ab-<time>.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from harness import ROOT
@@ -51,6 +53,35 @@ def pairs(values: list[str]) -> dict[str, str]:
     return dict(value.split("=", 1) for value in values)
 
 
+Side = tuple[str, int]  # base URL, arbiter pid
+
+
+@contextlib.contextmanager
+def two_builds(
+    args: argparse.Namespace, env: dict[str, str], workdir: Path, workers: int
+) -> Iterator[tuple[Side, Side]]:
+    """A's and B's gunicorn (each tree's config, each side's `--a-env`/`--b-env`), workers up."""
+    with (
+        gunicorn(
+            "wsgi:app",
+            free_port(),
+            {**env, **pairs(args.a_env)},
+            workdir / "a.log",
+            root=args.a.resolve(),
+        ) as side_a,
+        gunicorn(
+            "wsgi:app",
+            free_port(),
+            {**env, **pairs(args.b_env)},
+            workdir / "b.log",
+            root=args.b.resolve(),
+        ) as side_b,
+    ):
+        for base, arbiter in (side_a, side_b):
+            wait_workers(arbiter, workers, base + "/health")
+        yield side_a, side_b
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--a", type=Path, required=True, help="source tree of A")
@@ -72,24 +103,9 @@ def main(argv: list[str] | None = None) -> int:
             prepare_services(env)
             with (
                 gunicorn("bench.hello_app:app", free_port(), env, workdir / "hello.log") as hello,
-                gunicorn(
-                    "wsgi:app",
-                    free_port(),
-                    {**env, **pairs(args.a_env)},
-                    workdir / "a.log",
-                    root=args.a.resolve(),
-                ) as side_a,
-                gunicorn(
-                    "wsgi:app",
-                    free_port(),
-                    {**env, **pairs(args.b_env)},
-                    workdir / "b.log",
-                    root=args.b.resolve(),
-                ) as side_b,
+                two_builds(args, env, workdir, args.workers) as (side_a, side_b),
             ):
                 wait_ok(hello[0] + "/")
-                for base, arbiter in (side_a, side_b):
-                    wait_workers(arbiter, args.workers, base + "/health")
                 # One database behind both sides: B's account is valid on A too.
                 scripted = scripted_account(side_b[0], workdir, "ab")
                 me_on_a = http_json("GET", f"{side_a[0]}{API}/auth/me", None, scripted.bearer)

@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ab import pairs
+from ab import two_builds
 from harness import ROOT
 from harness.images import make_png
 from harness.procfs import cpu_seconds
@@ -33,14 +33,11 @@ from harness.results import load_average, write_results
 from harness.stack import (
     app_env,
     command_failed,
-    free_port,
-    gunicorn,
     moto_server,
     prepare_services,
     s3_bucket,
     s3_env,
     scratch,
-    wait_workers,
 )
 from harness.uploads import S3_BUCKET, delete_capture, raw_put, upload
 from harness.users import make_accounts
@@ -87,25 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             prepare_services(env, release=True)
             client = s3_bucket(endpoint, S3_BUCKET)
             data = make_png(int(args.size_mb * 1e6))
-            with (
-                gunicorn(
-                    "wsgi:app",
-                    free_port(),
-                    {**env, **pairs(args.a_env)},
-                    workdir / "a.log",
-                    root=args.a.resolve(),
-                ) as side_a,
-                gunicorn(
-                    "wsgi:app",
-                    free_port(),
-                    {**env, **pairs(args.b_env)},
-                    workdir / "b.log",
-                    root=args.b.resolve(),
-                ) as side_b,
-            ):
+            with two_builds(args, env, workdir, 1) as (side_a, side_b):
                 sides = {"A": side_a, "B": side_b}
-                for base, arbiter in sides.values():
-                    wait_workers(arbiter, 1, base + "/health")
                 token = make_accounts(side_a[0], 1, 1)[0][0]["access"]
                 runs = rounds(sides, token, client, sse, data, args.rounds)
     except subprocess.CalledProcessError as exc:

@@ -57,7 +57,7 @@ from harness.stack import (
     scratch,
     wait_workers,
 )
-from harness.uploads import S3_BUCKET, delete_capture, raw_put, relay, upload
+from harness.uploads import S3_BUCKET, delete_capture, floor_upload, raw_put, upload
 from harness.users import make_accounts
 
 MEMORY_BUDGET_MB = 16
@@ -77,8 +77,8 @@ def throughput(
     app_s, raw_s, relay_s, app_cpu, serial_s, sealed_s = [], [], [], [], [], []
     delete_capture(base, token, upload(base, token, data)[1]["id"])  # warm-up, every path
     raw_put(client, data, sse)
-    relay(relay_base, client, data)
-    relay(relay_base, client, data, "/sealed")
+    floor_upload(relay_base, client, data)
+    floor_upload(relay_base, client, data, "/sealed")
     for _ in range(repeats):
         cpu_before = cpu_seconds(arbiter)
         seconds, body = upload(base, token, data)
@@ -86,9 +86,9 @@ def throughput(
         app_s.append(seconds)
         delete_capture(base, token, body["id"])
         raw_s.append(raw_put(client, data, sse))
-        relay_s.append(relay(relay_base, client, data))
+        relay_s.append(floor_upload(relay_base, client, data))
         serial_s.append(raw_put(client, data, sse, parallel=1))
-        sealed_s.append(relay(relay_base, client, data, "/sealed"))
+        sealed_s.append(floor_upload(relay_base, client, data, "/sealed"))
     mb = len(data) / 1e6
     app_mbps = mb / statistics.median(app_s)
     raw_mbps = mb / statistics.median(raw_s)

@@ -70,8 +70,8 @@ def raw_put(client: Any, data: bytes, sse: Any, parallel: int = 3) -> float:
     return elapsed
 
 
-def relay(relay_base: str, client: Any, data: bytes, path: str = "/relay") -> float:
+def floor_upload(base: str, client: Any, data: bytes, path: str = "/relay") -> float:
     """The same request to a floor of bench/hello_app.py (`/relay`, `/sealed`); object deleted."""
-    seconds, body = upload(relay_base, "-", data, path)
+    seconds, body = upload(base, "-", data, path)
     client.remove_object(S3_BUCKET, body["key"])
     return seconds
