@@ -56,6 +56,14 @@ def pairs(values: list[str]) -> dict[str, str]:
 Side = tuple[str, int]  # base URL, arbiter pid
 
 
+def add_build_args(parser: argparse.ArgumentParser) -> None:
+    """--a, --b (source trees) and --a-env, --b-env (extra settings per side)."""
+    parser.add_argument("--a", type=Path, required=True, help="source tree of A")
+    parser.add_argument("--b", type=Path, default=ROOT, help="source tree of B [this one]")
+    parser.add_argument("--a-env", action="append", default=[], metavar="K=V")
+    parser.add_argument("--b-env", action="append", default=[], metavar="K=V")
+
+
 @contextlib.contextmanager
 def two_builds(
     args: argparse.Namespace, env: dict[str, str], workdir: Path, workers: int
@@ -84,10 +92,7 @@ def two_builds(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--a", type=Path, required=True, help="source tree of A")
-    parser.add_argument("--b", type=Path, default=ROOT, help="source tree of B [this one]")
-    parser.add_argument("--a-env", action="append", default=[], metavar="K=V")
-    parser.add_argument("--b-env", action="append", default=[], metavar="K=V")
+    add_build_args(parser)
     parser.add_argument("--paths", default=f"/health,{API}/auth/me")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=int, default=5)

@@ -22,11 +22,9 @@ import argparse
 import statistics
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
-from ab import two_builds
-from harness import ROOT
+from ab import add_build_args, two_builds
 from harness.images import make_png
 from harness.procfs import cpu_seconds
 from harness.results import load_average, write_results
@@ -66,10 +64,7 @@ def rounds(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--a", type=Path, required=True, help="source tree of A")
-    parser.add_argument("--b", type=Path, default=ROOT, help="source tree of B [this one]")
-    parser.add_argument("--a-env", action="append", default=[], metavar="K=V")
-    parser.add_argument("--b-env", action="append", default=[], metavar="K=V")
+    add_build_args(parser)
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--size-mb", type=float, default=20.0)
     parser.add_argument("--sse", choices=["s3", "none"], default="s3")
